@@ -1,0 +1,7 @@
+"""Allows `python -m mailbot`."""
+
+import sys
+
+from mailbot.cli import main
+
+sys.exit(main())
