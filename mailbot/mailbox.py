@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from mailbot.config import Config
 
 
 @dataclass(frozen=True)
@@ -67,3 +70,16 @@ class KnownRefs(Protocol):
 
     def __call__(self, refs: Sequence[str]) -> set[str]:
         """Return the subset of refs already recorded."""
+
+
+def create_mailbox(config: "Config") -> Mailbox:
+    """The mailbox the config describes: IMAP, or a Maildir / folder of .eml files."""
+    mb = config.mailbox
+    if mb.source == "maildir":
+        from mailbot.maildir import MaildirMailbox
+
+        return MaildirMailbox(mb.path, max_message_size=config.intake.max_message_size,
+                              batch_size=mb.batch_size, poll_interval=mb.poll_interval)
+    from mailbot.imap import ImapMailbox
+
+    return ImapMailbox(mb, config.intake.max_message_size)

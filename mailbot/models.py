@@ -121,7 +121,10 @@ class QuarantineEntry(Base):
     """A message that could not be read: kept raw with the error, for a human to look at."""
 
     __tablename__ = "quarantine"
-    __table_args__ = (UniqueConstraint("source", "ref", "sha256", name="uq_quarantine_source_ref"),)
+    __table_args__ = (
+        UniqueConstraint("source", "sha256", name="uq_quarantine_source_sha256"),
+        Index("ix_quarantine_unmarked", "source", "marked"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(500))

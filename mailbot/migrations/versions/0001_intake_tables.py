@@ -73,8 +73,11 @@ def upgrade() -> None:
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('raw', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('source', 'ref', 'sha256', name='uq_quarantine_source_ref')
+    sa.UniqueConstraint('source', 'sha256', name='uq_quarantine_source_sha256')
     )
+    with op.batch_alter_table('quarantine', schema=None) as batch_op:
+        batch_op.create_index('ix_quarantine_unmarked', ['source', 'marked'], unique=False)
+
     op.create_table('attachments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.Integer(), nullable=False),
