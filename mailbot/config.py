@@ -21,6 +21,7 @@ from mailbot.errors import ConfigError
 
 Security = Literal["ssl", "starttls", "none"]
 Nation = Literal["england-and-wales", "scotland", "northern-ireland"]
+Policy = Literal["send", "draft"]
 
 ENV_CONFIG = "MAILBOT_CONFIG"
 ENV_SECRETS = {
@@ -70,6 +71,13 @@ class SmtpConfig:
     username: str = ""
     password: str = field(default="", repr=False)
     timeout: float = 60.0
+    # Retries of temporary failures (4xx, connection errors): capped exponential backoff.
+    retry_base_seconds: float = 60.0
+    retry_cap_seconds: float = 3600.0
+    # A message still not accepted this long after it was queued fails, and the owner is told.
+    give_up_hours: float = 24.0
+    # After a crash, how long to look for our own copy before deciding an attempt did not go out.
+    unknown_grace_minutes: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,67 @@ class BusinessConfig:
     name: str
     nation: Nation = "england-and-wales"
     timezone: str = "Europe/London"
+    # Postal address and contact shown in replies; contact_email empty means bot.address.
+    address: str = ""
+    contact_email: str = ""
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """The privacy notice as data: what an access response must tell (UK GDPR Art 15(1)).
+
+    Empty by default because only the controller can say what it does; an access
+    response refuses to render until purposes, categories, recipients, retention,
+    source, automated_decisions and transfers are filled in.
+    """
+
+    purposes: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+    retention: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
+    automated_decisions: tuple[str, ...] = ()
+    transfers: tuple[str, ...] = ()
+    notice_url: str = ""
+
+
+@dataclass(frozen=True)
+class ResponsesConfig:
+    """Per kind of message to a requester: "send" at once, or "draft" for the owner to approve."""
+
+    ack: Policy = "send"
+    ack_challenge: Policy = "send"
+    challenge_reminder: Policy = "send"
+    identity_confirmed: Policy = "send"
+    complaint_ack: Policy = "send"
+    case_closed: Policy = "send"
+    clarification: Policy = "draft"
+    extension: Policy = "draft"
+    refusal: Policy = "draft"
+    response_access: Policy = "draft"
+    response_rectification: Policy = "draft"
+    response_erasure: Policy = "draft"
+    response_restriction: Policy = "draft"
+    response_objection: Policy = "draft"
+    response_portability: Policy = "draft"
+    response_withdraw_consent: Policy = "draft"
+
+    def policy(self, kind: str) -> Policy:
+        """The policy for one kind of message; ValueError names the known kinds."""
+        names = {f.name for f in dataclasses.fields(self)}
+        if kind not in names:
+            raise ValueError(f"no [responses] policy for {kind!r} (known: {', '.join(sorted(names))})")
+        value: Policy = getattr(self, kind)
+        return value
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """The reply challenge that proves a requester controls the address they wrote from."""
+
+    code_ttl_days: int = 14
+    reminder_after_days: int = 7
+    max_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -116,6 +185,9 @@ class Config:
     owner: OwnerConfig
     business: BusinessConfig
     intake: IntakeConfig = IntakeConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    responses: ResponsesConfig = ResponsesConfig()
+    identity: IdentityConfig = IdentityConfig()
 
     @property
     def database_url(self) -> str:
@@ -133,6 +205,9 @@ SECTIONS: dict[str, type] = {
     "bot": BotConfig,
     "owner": OwnerConfig,
     "business": BusinessConfig,
+    "privacy": PrivacyConfig,
+    "responses": ResponsesConfig,
+    "identity": IdentityConfig,
 }
 REQUIRED_SECTIONS = {"mailbox", "bot", "owner", "business"}
 
@@ -164,6 +239,10 @@ def _check_value(path: str, key: str, value: Any, annotation: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(path, key, f"must be a string in quotes, not {value!r}")
         return value
+    if origin is tuple and get_args(annotation) == (str, Ellipsis):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(path, key, f'must be a list of strings, e.g. ["one", "two"], not {value!r}')
+        return tuple(value)
     raise TypeError(f"unsupported config type {annotation!r}")
 
 
@@ -192,7 +271,10 @@ def _build_section(path: str, name: str, cls: type, raw: dict[str, Any]) -> Any:
 def _validate(config: Config) -> None:
     """Cross-field checks that a single type cannot express."""
     path = str(config.path)
-    for key, address in (("bot.address", config.bot.address), ("owner.email", config.owner.email)):
+    addresses = [("bot.address", config.bot.address), ("owner.email", config.owner.email)]
+    if config.business.contact_email:
+        addresses.append(("business.contact_email", config.business.contact_email))
+    for key, address in addresses:
         if "@" not in address or address.strip() != address or " " in address:
             raise ConfigError(path, key, f"must be an email address, not {address!r}")
     try:
@@ -216,6 +298,16 @@ def _validate(config: Config) -> None:
         raise ConfigError(path, "mailbox.batch_size", "must be at least 1")
     if mb.poll_interval <= 0:
         raise ConfigError(path, "mailbox.poll_interval", "must be above 0 seconds")
+    ident = config.identity
+    if ident.code_ttl_days < 1:
+        raise ConfigError(path, "identity.code_ttl_days", "must be at least 1 day")
+    if not 0 < ident.reminder_after_days < ident.code_ttl_days:
+        raise ConfigError(
+            path, "identity.reminder_after_days",
+            f"must be above 0 and below identity.code_ttl_days ({ident.code_ttl_days})",
+        )
+    if ident.max_attempts < 1:
+        raise ConfigError(path, "identity.max_attempts", "must be at least 1")
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:
