@@ -58,3 +58,8 @@ def install(clock: Clock) -> Clock:
     global _clock
     previous, _clock = _clock, clock
     return previous
+
+
+def local(tz: str) -> datetime:
+    """Return the current time in the named IANA time zone, from the installed clock."""
+    return _clock.now().astimezone(ZoneInfo(tz))

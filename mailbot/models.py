@@ -5,11 +5,12 @@ Every schema change comes with an Alembic migration in mailbot/migrations.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -136,3 +137,140 @@ class QuarantineEntry(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OutboxMessage(Base):
+    """One message we send: stored complete, with its Message-ID, before any attempt.
+
+    States and who moves them (see mailbot.sender for the protocol):
+
+    - ``draft``: waits for the owner's approval; never picked up by the sender.
+    - ``queued``: due at ``next_attempt_at``.
+    - ``sending``: an attempt began and was committed before SMTP was touched.
+    - ``unknown``: an attempt whose outcome nobody saw (crash, or the connection
+      dropped during DATA); resolved by looking for our copy before any retry.
+    - ``sent``: the server accepted it; ``appended_to_sent`` tells whether the
+      copy in the Sent folder is there yet.
+    - ``failed``: refused for good (5xx) or given up; the owner has been told.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(998), unique=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    case_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    to_address: Mapped[str] = mapped_column(Text)  # envelope recipients, comma-separated
+    from_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(20))  # draft | queued | sending | unknown | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When it last became due (queued, approved, retried): the give-up period counts from here.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    appended_to_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    needs_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved_by: Mapped[str | None] = mapped_column(String(320))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Case(Base):
+    """One data-protection request (one thread), which may exercise several rights.
+
+    The case's thread is indexed by its audit trail: every mail in and out is a
+    CaseEvent whose message_ref is that mail's Message-ID, so a reply is found
+    by its In-Reply-To / References without a separate list to keep in step.
+    Dates (clock_started_on, due_on, ...) are local days in the business's time zone.
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_requester_state", "requester_address", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)  # e.g. AK-2026-0007
+    requester_address: Mapped[str | None] = mapped_column(String(320))  # None: nobody to answer
+    requester_name: Mapped[str] = mapped_column(String(500), default="")
+    rights: Mapped[str] = mapped_column(Text, default="")  # comma-separated labels, sorted
+    subject: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(30), index=True)  # mailbot.casework.State values
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    root_message_id: Mapped[str | None] = mapped_column(String(998))  # the mail that opened it
+    clock_started_on: Mapped[date | None] = mapped_column(Date)  # None: not started (identity)
+    paused_on: Mapped[date | None] = mapped_column(Date)  # set while awaiting clarification
+    paused_days: Mapped[int] = mapped_column(Integer, default=0)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    extended_on: Mapped[date | None] = mapped_column(Date)
+    identity_method: Mapped[str | None] = mapped_column(String(30))  # reply_code | manual
+    identity_detail: Mapped[str | None] = mapped_column(Text)
+    identity_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    owner_attention: Mapped[str | None] = mapped_column(Text)  # why the owner must act, if they must
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", lazy="selectin"
+    )
+    challenges: Mapped[list[Challenge]] = relationship(
+        back_populates="case", order_by="Challenge.id", lazy="selectin"
+    )
+
+
+class CaseEvent(Base):
+    """One line of a case's audit trail; written once, never changed (the database refuses updates)."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(20))  # state_change | mail_in | mail_out | approval | identity | note
+    actor: Mapped[str] = mapped_column(String(320))  # "bot", "requester" or the owner's address
+    from_state: Mapped[str | None] = mapped_column(String(30))
+    to_state: Mapped[str | None] = mapped_column(String(30))
+    message_ref: Mapped[str | None] = mapped_column(String(998), index=True)  # Message-ID, no <>
+    message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    case: Mapped[Case] = relationship(back_populates="events")
+
+
+class Challenge(Base):
+    """A code sent to the requester's address; replying with it proves they control the address."""
+
+    __tablename__ = "challenges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # in the subject; unguessable
+    code: Mapped[str] = mapped_column(String(12))  # in the body; short, for people to see
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)  # our mail's, no <>
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong codes from the right address
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    method: Mapped[str | None] = mapped_column(String(30))  # reply_code | manual, once verified
+
+    case: Mapped[Case] = relationship(back_populates="challenges")
+
+
+class CaseMessage(Base):
+    """Which case an incoming message belongs to; a message belongs to one case at most."""
+
+    __tablename__ = "case_messages"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    role: Mapped[str] = mapped_column(String(30))  # request | follow_up | identity_reply
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime())

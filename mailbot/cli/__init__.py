@@ -8,10 +8,10 @@ import sys
 from collections.abc import Sequence
 
 from mailbot import __version__
-from mailbot.cli import classifier, database, deadline, quarantine, run
+from mailbot.cli import cases, classifier, database, deadline, outbox, quarantine, run
 from mailbot.errors import MailbotError
 
-COMMANDS = (run, database, quarantine, classifier, deadline)
+COMMANDS = (run, database, quarantine, classifier, deadline, cases, outbox)
 
 
 def build_parser() -> argparse.ArgumentParser:
