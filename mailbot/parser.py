@@ -20,6 +20,7 @@ import binascii
 import codecs
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from email.errors import MessageError
 from email.message import Message
@@ -75,7 +76,6 @@ _LATIN1_LABELS = frozenset({"iso-8859-1", "iso8859-1", "iso_8859-1", "latin-1", 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*?)\?=")
 _LINEBREAK = re.compile(r"\r?\n|\r")
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
 _WHITESPACE = re.compile(r"\s+")
 
 
@@ -139,8 +139,7 @@ def _parse(raw: bytes, truncated: bool, keep_attachments: bool) -> ParsedMessage
         _collect(msg, texts, found, defects, keep_attachments, True, 0)
         body_text = "\n\n".join(t for t in texts if t)
         attachments = tuple(found)
-        end = _HEADER_END.search(data)
-        body_bytes = data[end.end():] if end else b""
+        body_bytes = _body_bytes(data)
 
     for defect in msg.defects:
         defects.append(_defect_text(defect))
@@ -237,10 +236,24 @@ def _fix_8bit(value: str, defects: list[str], where: str) -> str:
         return data.decode("cp1252", "replace")
 
 
+# "Name <addr>", "\"Name\" <addr>" or a bare addr: most headers, parsed without
+# getaddresses (a pure-Python tokenizer and the slowest step of a parse).
+_ATOM_ADDR = r"[^<>\s@,;:\"()\[\]\\]+@[^<>\s@,;:\"()\[\]\\]+"
+_SIMPLE_ADDRESS = re.compile(
+    rf'\s*(?:(?:"([^"\\]*)"|([^",<>@;:\\()\[\]]*?))\s*<({_ATOM_ADDR})>|({_ATOM_ADDR}))\s*'
+)
+
+
 def _parse_address_list(value: str) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """(addr-spec, display name) pairs of an address header, and defects; cached, values repeat."""
+    """(addr-spec, display name) pairs of an address header, and defects."""
     defects: list[str] = []
-    pairs = getaddresses([value])
+    simple = _SIMPLE_ADDRESS.fullmatch(value)
+    if simple is not None:
+        quoted, plain, bracketed, bare = simple.groups()
+        name = " ".join((quoted if quoted is not None else plain or "").split())
+        pairs = [(name, bracketed or bare)]
+    else:
+        pairs = getaddresses([value])
     if not any("@" in addr for _name, addr in pairs) and "=?" in value:
         # The whole address was encoded, against RFC 2047; decode, then parse.
         pairs = getaddresses([decode_header_value(value, defects, "address")])
@@ -317,6 +330,16 @@ def _return_path(value: str | None) -> str | None:
     return path.strip().lower()
 
 
+def _body_bytes(data: bytes) -> bytes:
+    """The raw bytes after the header block ("" if there is none)."""
+    crlf = data.find(b"\n\r\n")
+    # Searching only up to the CRLF blank line keeps this cheap for CRLF mail.
+    lf = data.find(b"\n\n", 0, crlf if crlf != -1 else len(data))
+    if lf != -1:
+        return data[lf + 2 :]
+    return data[crlf + 3 :] if crlf != -1 else b""
+
+
 def _content_hash(first_raw: dict[str, str], body: bytes) -> str:
     """A hash that is equal for one message fetched through different routes.
 
@@ -348,7 +371,7 @@ def _collect(
     if depth > _MAX_DEPTH:
         defects.append(f"MIME nesting deeper than {_MAX_DEPTH} levels; the rest is ignored")
         return
-    if depth:
+    if depth and part.defects:
         defects.extend(_defect_text(d) for d in part.defects)
     ctype = part.get_content_type()
     if part.is_multipart():
@@ -365,16 +388,17 @@ def _collect(
                 _collect(child, texts, attachments, defects, keep, want_text, depth + 1)
         return
 
-    disposition = part.get_content_disposition()
+    disposition_header = part.get("content-disposition")
+    disposition = str(disposition_header).split(";", 1)[0].strip().lower() if disposition_header else ""
     filename = _filename(part, defects)
     if ctype.startswith("multipart/"):
         # A multipart without a usable boundary: its body is all we have.
         if want_text:
-            texts.append(_text_of(part, defects))
+            texts.append(_text_of(part, ctype, defects))
         return
     if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
         if want_text:
-            text = _text_of(part, defects)
+            text = _text_of(part, ctype, defects)
             texts.append(html_to_text(text, defects) if ctype == "text/html" else text)
         return
     _record(part, ctype, attachments, defects, keep, filename)
@@ -390,12 +414,19 @@ def _best_alternative(children: list[Message]) -> Message | None:
     return by_rank[min(by_rank)] if by_rank else None
 
 
-def _text_of(part: Message, defects: list[str]) -> str:
+def _params(part: Message, header: str) -> Mapping[str, str]:
+    """The parameters of a MIME header, from the (memoised) policy.default header object."""
+    value = part.get(header)
+    params = getattr(value, "params", None)
+    return params if params is not None else {}
+
+
+def _text_of(part: Message, ctype: str, defects: list[str]) -> str:
     """The decoded text of a leaf part, with LF line endings."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes) or not payload:
         return ""
-    text = _decode_bytes(payload, part.get_content_charset(), defects, part.get_content_type())
+    text = _decode_bytes(payload, _params(part, "content-type").get("charset"), defects, ctype)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.strip("\n")
@@ -403,7 +434,7 @@ def _text_of(part: Message, defects: list[str]) -> str:
 
 def _filename(part: Message, defects: list[str]) -> str:
     """The attachment's file name, RFC 2047 and 2231 decoded; "" when it has none."""
-    name = part.get_filename()
+    name = _params(part, "content-disposition").get("filename") or _params(part, "content-type").get("name")
     if not name:
         return ""
     name = str(name)

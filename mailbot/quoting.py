@@ -56,7 +56,7 @@ _HEADER_LIKE = re.compile(r"^\s*\*?[^\W\d_][\w' -]{0,30}:\*?(?:\s|$)")
 # Matched against "\n" + text: a pattern that starts with a literal newline
 # is tried only at line starts, several times faster than ^ with MULTILINE.
 _SIGNATURE = re.compile(
-    r"\n(?:--[ \t]?|[ \t]*(?:Sent from my \w[\w ]{0,40}|Sent from (?:Mail|Outlook|Yahoo Mail|Proton Mail)\b[^\n]*|"
+    r"\n(?=[-SGVEIsgvei \t])(?:--[ \t]?|[ \t]*(?:Sent from my \w[\w ]{0,40}|Sent from (?:Mail|Outlook|Yahoo Mail|Proton Mail)\b[^\n]*|"
     r"Sent with Proton Mail[^\n]*|Get Outlook for \w[^\n]*|Sent from Outlook for \w[^\n]*|"
     r"Von meinem \w[\w ]{0,40} gesendet|Gesendet von meinem \w[\w ]{0,40}|"
     r"Envoyé de mon \w[\w ]{0,40}|Enviado desde mi \w[\w ]{0,40}|"
@@ -65,10 +65,11 @@ _SIGNATURE = re.compile(
 )
 # Lines that could start quoted history; everything before the first one is
 # new text without looking line by line, which keeps long plain mails cheap.
-_CANDIDATE = re.compile(
-    r"\n(?:>|[ \t]*-{2}|[ \t]*_{20}|[ \t]*\*?(?:From|Von|De|Da|Van)[ \t]*:|[^\n]*:[ \t]*(?=\n|$))",
-    re.IGNORECASE,
+# Spelled-out cases are faster than IGNORECASE here.
+_CANDIDATE_START = re.compile(
+    r"\n(?:>|[ \t]*(?:--|_{20}|\*?(?:[Ff][Rr][Oo][Mm]|[Vv][Oo][Nn]|[Dd][EeAa]|[Vv][Aa][Nn])[ \t]*:))"
 )
+_CANDIDATE_COLON_END = re.compile(r":[ \t]*(?=\n|$)")
 
 _LOOKBACK = 2  # an attribution wrapped by the client spans at most three lines
 
@@ -77,15 +78,15 @@ def split_reply(text: str) -> Reply:
     """Split a plain-text body into the newest part, the quoted history and the signature."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    candidate = _CANDIDATE.search("\n" + text)
-    if candidate is None:
+    first = _first_candidate(text)
+    if first is None:
         return _with_signature(text, "")
     lines = text.split("\n")
     count = len(lines)
     quoted_flags = [False] * count
     cut = count  # from here on, everything is quoted history
 
-    i = text.count("\n", 0, candidate.start())  # the "\n" prepended makes this the line index
+    i = text.count("\n", 0, first)
     while i < count:
         line = lines[i]
         if line.startswith(">"):
@@ -111,7 +112,16 @@ def split_reply(text: str) -> Reply:
 
     new_lines = [lines[k] for k in range(cut) if not quoted_flags[k]]
     quoted_lines = [lines[k] for k in range(cut) if quoted_flags[k]] + lines[cut:]
-    return _with_signature("\n".join(new_lines), _join(quoted_lines))
+    return _with_signature("\n".join(new_lines), _tidy("\n".join(quoted_lines)))
+
+
+def _first_candidate(text: str) -> int | None:
+    """The offset of the first line that may open quoted history, or None if none can."""
+    starts = _CANDIDATE_START.search("\n" + text)
+    colon = _CANDIDATE_COLON_END.search(text)
+    # Offsets into text: a match in "\n" + text at k is the line starting at k in text.
+    found = [m for m in (starts.start() if starts else None, colon.start() if colon else None) if m is not None]
+    return min(found) if found else None
 
 
 def _with_signature(new: str, quoted: str) -> Reply:
@@ -121,7 +131,7 @@ def _with_signature(new: str, quoted: str) -> Reply:
     if match is not None:
         cut = match.start()  # in new, the signature line starts one past the matched "\n"
         new, signature = new[:cut], new[cut:]
-    return Reply(new=_join(new.split("\n")), quoted=quoted, signature=_join(signature.split("\n")))
+    return Reply(new=_tidy(new), quoted=quoted, signature=_tidy(signature))
 
 
 def _attribution_start(lines: list[str], i: int) -> int | None:
@@ -177,11 +187,15 @@ def _next_nonblank(lines: list[str], i: int) -> int | None:
     return None
 
 
-def _join(lines: list[str]) -> str:
-    """Join lines, dropping blank lines at either end and trailing spaces."""
-    first, last = 0, len(lines)
-    while first < last and not lines[first].strip():
-        first += 1
-    while last > first and not lines[last - 1].strip():
-        last -= 1
-    return "\n".join(line.rstrip() for line in lines[first:last])
+_LEADING_BLANK_LINES = re.compile(r"(?:[ \t]*\n)+")
+_TRAILING_SPACE = re.compile(r"[ \t]+(?=\n|$)")
+
+
+def _tidy(text: str) -> str:
+    """Drop blank lines at either end and spaces at line ends."""
+    if " \n" in text or "\t\n" in text:
+        text = _TRAILING_SPACE.sub("", text)
+    leading = _LEADING_BLANK_LINES.match(text)
+    if leading is not None:
+        text = text[leading.end() :]
+    return text.rstrip()

@@ -284,3 +284,18 @@ def test_mail_shaped_garbage_never_raises_anything_else(
         return
     assert isinstance(msg.body_text, str)
     assert msg.date is None or msg.date.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['Anna Bell <Anna@Example.org>', '"Bell, Anna" <a@b.c>', "a@b.c", " <a@b.c> ", "A. Customer <x@y.z>",
+     "Anna  Bell   <a@b.c>", '"Anna \\"x\\"" <a@b>', "MAILER-DAEMON@mx (Mail Delivery System)", "a@b, c@d",
+     "undisclosed-recipients:;", "Ann <a@b.c", "O'Brien <ob@x.ie>", '"" <a@b>'],
+)
+def test_address_fast_path_agrees_with_getaddresses(value: str) -> None:
+    from email.utils import getaddresses
+
+    from mailbot.parser import _parse_address_list
+
+    expected = tuple((addr.lower(), name) for name, addr in getaddresses([value]) if addr)
+    assert _parse_address_list(value)[0] == expected
