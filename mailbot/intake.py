@@ -241,6 +241,7 @@ class Intake:
             loop_header=self.config.bot.loop_header,
             sender_count_last_hour=count,
             sender_hourly_limit=self.config.intake.sender_hourly_limit,
+            owner_addresses=frozenset({self.config.owner.email.lower()}),
         ))
         if msg.truncated:
             status: Status = "oversize"
@@ -251,8 +252,7 @@ class Intake:
             status, detail = "accepted", ""
         classification = self.classify(msg) if (status == "accepted" and self.classify) else None
         if classification:
-            labels = json.loads(classification).get("labels") or []
-            detail = "request: " + ", ".join(labels) if labels else "not a request"
+            detail = _describe(json.loads(classification))
         record = Message(
             dedupe_key=key, source=self.mailbox.key, ref=p.fetched.ref, uidvalidity=uidvalidity,
             marked=False, received_at=now, status=status,
@@ -302,6 +302,15 @@ class Intake:
                                model.uidvalidity == self._uidvalidity)
                         .values(marked=True)
                     )
+
+
+def _describe(classification: dict[str, object]) -> str:
+    """One line for the log and the report: the rights asked for, or why not a request."""
+    labels = [str(label) for label in classification.get("labels") or [] if label != "none"]  # type: ignore[attr-defined]
+    uncertain = " (uncertain: for the owner)" if classification.get("uncertain") else ""
+    if classification.get("is_request"):
+        return "request: " + ", ".join(labels) + uncertain
+    return "not a request" + uncertain
 
 
 def _existing_keys(session: Session, keys: list[str]) -> set[str]:

@@ -1,0 +1,198 @@
+"""The facts a case needs, picked out of a mail: numbers, the correction asked for, data named, a name.
+
+Regular expressions over the normalised text, in the six languages we answer. They aim at
+precision: a detail that is missed is asked for by the owner; a wrong one misleads.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+_ORDER = re.compile(
+    r"\b(?:order|bestellung|bestellnummer|auftrag|commande|pedido|ordine|bestelling|ordernummer|invoice|rechnung|facture|factura|fattura|factuur)"
+    r"(?:\s*(?:no\.?|number|nr\.?|nummer|n°|nº|num\.?|numéro|número|numero|ref\.?|reference|id))?"
+    r"\s*[:#]?\s*#?\s*(?P<num>[A-Z]{0,4}-?\d{3,12})\b",
+    re.I,
+)
+_HASH_NUMBER = re.compile(r"(?<![\w#])#\s?(?P<num>(?:[A-Z]{1,4}-)?\d{4,12})\b")
+_ACCOUNT = re.compile(
+    r"\b(?:account|customer|kunden|kundennummer|kundenkonto|client|cliente|klant|klantnummer|user|member)"
+    r"(?:\s*(?:no\.?|number|nummer|nr\.?|id|n°|numéro|número|numero|code))?"
+    r"\s*[:#]?\s*#?\s*(?P<num>(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{3,20})\b",
+    re.I,
+)
+
+_END = r"(?=[;,!?\n]|\.(?:\s|$)|\s+(?:and|but|please|thanks|und|bitte|et|merci|y|gracias|e|grazie|en|bedankt)\b|$)"
+_CORRECTIONS: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
+    (re.compile(pattern, re.I), wrong, right)
+    for pattern, wrong, right in (
+        (r"\bfrom\s+['\"“]?(?P<wrong>[^\n;'\"”]{2,60}?)['\"”]?\s+to\s+['\"“]?(?P<right>[^\n;'\"”]{2,80}?)['\"”]?" + _END, "wrong", "right"),
+        (r"\bvon\s+['\"„]?(?P<wrong>[^\n.;'\"“]{2,60}?)['\"“]?\s+(?:auf|in|zu)\s+['\"„]?(?P<right>[^\n;'\"“]{2,80}?)['\"“]?\s+(?:ändern|korrigieren|berichtigen)", "wrong", "right"),
+        (r"\bnot\s+['\"“]?(?P<wrong>[^\n;,'\"”]{2,60}?)['\"”]?,?\s+but\s+['\"“]?(?P<right>[^\n;'\"”]{2,80}?)['\"”]?" + _END, "wrong", "right"),
+        (r"\bnicht\s+['\"„]?(?P<wrong>[^\n;,'\"“]{2,60}?)['\"“]?,?\s+sondern\s+['\"„]?(?P<right>[^\n;'\"“]{2,80}?)['\"“]?" + _END, "wrong", "right"),
+        (r"['\"“„]?(?P<right>[^\n.;,:'\"”“]{2,60}?)['\"”“]?\s+(?:instead of|statt|anstatt|anstelle von|au lieu de|en lugar de|en vez de|invece di|anziché|in plaats van)\s+['\"“„]?(?P<wrong>[^\n;,'\"”“]{2,60}?)['\"”“]?" + _END, "wrong", "right"),
+        (r"\b(?:wrong|incorrect|falsch|inexact|incorrecte?|erróneo|errónea|incorrecto|incorrecta|sbagliato|sbagliata|errato|errata|onjuist|fout)\s*:\s*['\"“„]?(?P<wrong>[^\n;,'\"”“]{2,80}?)['\"”“]?\s*[,;\n]\s*(?:correct|right|richtig|korrekt|correcte?|correcto|correcta|corretto|corretta|juist)\s*:\s*['\"“„]?(?P<right>[^\n;'\"”“]{2,80}?)['\"”“]?" + _END, "wrong", "right"),
+        (r"\b(?:should be|should read|should say|is actually|correct (?:one|address|name|spelling) is|the right one is|muss|sollte|lautet richtig|doit être|devrait être|debe ser|debería ser|dovrebbe essere|deve essere|moet zijn|moet)\s+['\"“„]?(?P<right>[^\n;'\"”“]{2,80}?)['\"”“]?(?:\s+(?:lauten|heißen|sein))?" + _END, "", "right"),
+        (r"\b(?:you have (?:me|it|my \w+(?: \w+)?) (?:down |listed |recorded |spelled )?as|(?:is|was) (?:listed|spelled|spelt|shown|written|recorded|stored) as|(?:says|shows|reads))\s+['\"“„]?(?P<wrong>[^\n;,'\"”“]{2,60}?)['\"”“]?" + _END, "wrong", ""),
+    )
+)
+
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "marketing": ("marketing", "newsletter", "mailing list", "promotional", "promotions", "advertising", "adverts",
+                  "werbung", "werbe", "publicité", "prospection", "publicidad", "pubblicità", "pubblicitari",
+                  "promozionali", "reclame", "nieuwsbrief"),
+    "contact_details": ("email address", "e-mail address", "phone number", "telephone", "mobile number",
+                        "e-mail-adresse", "e-mail adresse", "telefonnummer", "handynummer", "adresse e-mail",
+                        "numéro de téléphone", "teléfono", "correo electrónico", "telefono", "telefoonnummer",
+                        "e-mailadres"),
+    "address": ("address", "adresse", "anschrift", "dirección", "domicilio", "indirizzo", "adres"),
+    "payment": ("payment details", "payment information", "card details", "credit card", "debit card", "bank details",
+                "iban", "paypal", "zahlungsdaten", "kreditkarte", "bankverbindung", "kontodaten", "carte bancaire",
+                "coordonnées bancaires", "tarjeta", "datos bancarios", "carta di credito", "dati di pagamento",
+                "betaalgegevens", "bankgegevens"),
+    "order_history": ("order history", "purchase history", "my purchases", "past orders", "my orders",
+                      "bestellhistorie", "bestellungen", "historique des commandes", "mes commandes",
+                      "historial de pedidos", "mis pedidos", "storico ordini", "i miei ordini", "bestelgeschiedenis",
+                      "mijn bestellingen"),
+    "account": ("my account", "customer account", "login", "password", "profile", "kundenkonto", "mein konto",
+                "benutzerkonto", "mon compte", "mi cuenta", "il mio account", "mijn account"),
+    "name": ("surname", "last name", "first name", "family name", "spelling of my name", "my name is wrong",
+             "my name is misspelled", "my name is spelt", "nachname", "vorname", "nom de famille", "prénom",
+             "apellido", "cognome", "achternaam", "voornaam"),
+    "date_of_birth": ("date of birth", "birthday", "birth date", "geburtsdatum", "date de naissance",
+                      "fecha de nacimiento", "data di nascita", "geboortedatum"),
+    "scans_and_photos": ("3d scan", "body scan", "face scan", "head scan", "scan data", "scans", "photos",
+                         "photographs", "pictures of me", "3d-scan", "fotos", "bilder", "escaneo", "scansione",
+                         "foto's"),
+    "tracking": ("cookie", "cookies", "tracking", "ip address", "ip-adresse", "device id", "advertising id",
+                 "analytics", "online identifiers", "traceurs", "rastreo", "tracciamento"),
+    "communications": ("support tickets", "chat logs", "correspondence", "call recordings", "emails you have"),
+}
+# "It should be X instead of Y" matches the instead-of pattern from "It"; keep only X.
+_SHOULD_PREFIX = re.compile(
+    r"^.*\b(?:should be|should read|muss|sollte|lautet richtig|doit être|devrait être|debe ser|debería ser"
+    r"|dovrebbe essere|deve essere|moet zijn|is)\s+", re.I
+)
+# A substring test per keyword is far cheaper than one big alternation; the rare hit is then
+# checked for word boundaries ("address" must not match inside "addressed").
+_CATEGORY_WORDS = tuple(
+    (word, name, re.compile(r"\b" + re.escape(word) + r"\b")) for name, words in CATEGORIES.items() for word in words
+)
+
+_NAME_WORDS = r"(?-i:[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'’-]+(?:\s+(?:van|von|de|der|den|da|di|del|la|le)?\s*[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'’-]+){0,3})"
+_STATED_NAME = re.compile(
+    r"(?:\bmy name is|\bi am|\bi'm|\bmein name ist|\bich heiße|\bje m'appelle"
+    r"|\bmon nom est|\bme llamo|\bmi nombre es|\bmi chiamo|\bmijn naam is|\bik heet"
+    r"|^\s*(?:full )?name|^\s*nom|^\s*nombre|^\s*nome|^\s*naam)\s*:?\s+(?P<name>" + _NAME_WORDS + r")",
+    re.I | re.M,
+)
+_SIGN_OFF = re.compile(
+    r"^\s*(?:(?:kind |best |warm |many )?regards|best(?: wishes)?|cheers|thanks(?: again)?|thank you|many thanks|"
+    r"yours(?: sincerely| faithfully| truly)?|sincerely|all the best|"
+    r"(?:mit )?(?:freundlichen |besten |liebe |viele )?grüßen?|(?:viele |liebe |beste )grüße|lg|mfg|"
+    r"cordialement|bien à vous|salutations|bien cordialement|sincères salutations|"
+    r"(?:un )?saludo|saludos(?: cordiales)?|atentamente|un cordial saludo|"
+    r"cordiali saluti|distinti saluti|saluti|cordialmente|grazie|"
+    r"met vriendelijke groet(?:en)?|vriendelijke groet(?:en)?|groeten|groetjes|hartelijke groet)[,.!]?\s*$",
+    re.I,
+)
+_NAME_LINE = re.compile(r"^\s*(?P<name>" + _NAME_WORDS + r")\s*$")
+# Words that look like a name after "I am" but describe a state.
+_NOT_NAMES = frozenset(
+    "writing still not a the very sure happy unhappy sorry afraid asking requesting contacting interested "
+    "looking trying concerned disappointed hereby bitte schreibe noch sehr sicher hiermit kunde kundin "
+    "gdpr dsgvo ok okay".split()
+)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One change a rectification asks for: the value held now (if given) and the right one."""
+
+    wrong: str | None
+    right: str | None
+
+
+@dataclass(frozen=True)
+class Details:
+    """Spans a case needs, as found in the mail; empty where the mail does not say."""
+
+    order_numbers: tuple[str, ...] = ()
+    account_numbers: tuple[str, ...] = ()
+    corrections: tuple[Correction, ...] = ()
+    data_categories: tuple[str, ...] = ()
+    stated_name: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (lists instead of tuples)."""
+        data = asdict(self)
+        data["order_numbers"] = list(self.order_numbers)
+        data["account_numbers"] = list(self.account_numbers)
+        data["data_categories"] = list(self.data_categories)
+        data["corrections"] = [asdict(c) for c in self.corrections]
+        return data
+
+
+def extract(text: str, *, rectification: bool = False) -> Details:
+    """The details in normalised text; corrections only where rectification is asked for."""
+    orders = _unique(m.group("num").upper() for m in _ORDER.finditer(text))
+    orders = _unique([*orders, *(m.group("num").upper() for m in _HASH_NUMBER.finditer(text))])
+    accounts = tuple(
+        num for num in _unique(m.group("num").upper() for m in _ACCOUNT.finditer(text)) if num not in orders
+    )
+    lower = text.lower()
+    named = {name for word, name, pattern in _CATEGORY_WORDS if word in lower and pattern.search(lower)}
+    categories = tuple(name for name in CATEGORIES if name in named)
+    corrections = find_corrections(text) if rectification else ()
+    return Details(orders, accounts, corrections, categories, find_name(text))
+
+
+def find_corrections(text: str) -> tuple[Correction, ...]:
+    """The corrections stated in text ("from X to Y", "X instead of Y", "says X ... should be Y")."""
+    found: list[tuple[int, int, str | None, str | None]] = []
+    for pattern, wrong_group, right_group in _CORRECTIONS:
+        for m in pattern.finditer(text):
+            if any(start <= m.start() < end for start, end, _, _ in found):
+                continue
+            wrong = m.group("wrong").strip() if wrong_group else None
+            right = _SHOULD_PREFIX.sub("", m.group("right")).strip() if right_group else None
+            if (wrong or right) and wrong != right:
+                found.append((m.start(), m.end(), wrong or None, right or None))
+    found.sort()
+    merged: list[Correction] = []
+    pending: tuple[int, str | None, str | None] | None = None
+    # "It says X. It should be Y." comes as two half-corrections; join neighbours into one.
+    for start, end, wrong, right in found:
+        if pending and start - pending[0] < 200 and (pending[1] is None) != (wrong is None) \
+                and (pending[2] is None) != (right is None):
+            merged[-1] = Correction(pending[1] or wrong, pending[2] or right)
+            pending = None
+            continue
+        merged.append(Correction(wrong, right))
+        pending = (end, wrong, right) if (wrong is None or right is None) else None
+    return tuple(merged[:5])
+
+
+def find_name(text: str) -> str | None:
+    """A name the sender gives: "my name is ...", a "Name:" field, or the line after a sign-off."""
+    for m in _STATED_NAME.finditer(text):
+        name = m.group("name").strip()
+        if name.split()[0].lower() not in _NOT_NAMES:
+            return name
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if _SIGN_OFF.match(line):
+            for nxt in lines[i + 1:i + 3]:
+                if nxt.strip():
+                    m = _NAME_LINE.match(nxt)
+                    if m and m.group("name").split()[0].lower() not in _NOT_NAMES:
+                        return m.group("name")
+                    break
+    return None
+
+
+def _unique(items) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    """Items in first-seen order without repeats."""
+    return tuple(dict.fromkeys(items))

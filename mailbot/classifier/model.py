@@ -1,0 +1,181 @@
+"""The trained classifier: load it once, classify a mail, say how sure it is.
+
+``follow_up`` is a label of its own, reported in ``labels`` and ``scores`` beside the rights:
+a reminder about an earlier request ("I wrote on 3 May and had no answer"). It belongs to the
+earlier case, so it does not make a mail a request on its own; a follow-up that names no right
+is marked ``uncertain`` so that the owner links it to the case rather than it being missed.
+An ordinary mail has the single label ``none``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from mailbot.classifier import details as details_mod
+from mailbot.classifier import language
+from mailbot.classifier.details import Details
+from mailbot.classifier.normalisation import model_text, normalise, tokens
+from mailbot.classifier.rules import RuleHit, RuleSet
+from mailbot.errors import MailbotError
+from spacy.tokens import Doc
+
+RIGHTS: tuple[str, ...] = (
+    "access", "rectification", "erasure", "restriction", "objection",
+    "portability", "withdraw_consent", "complaint",
+)
+FOLLOW_UP = "follow_up"
+NONE = "none"
+MODEL_LABELS: tuple[str, ...] = (*RIGHTS, FOLLOW_UP)  # what the text categoriser scores
+ALL_LABELS: tuple[str, ...] = (*MODEL_LABELS, NONE)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MODEL_DIR = PROJECT_ROOT / "classifiers" / "model"
+MODEL_ENV = "MAILBOT_CLASSIFIER_MODEL"
+DECISION_FILE = "mailbot.json"
+
+
+class ClassifierError(MailbotError):
+    """The classifier model is missing, unreadable or does not fit this version of mailbot."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How scores become labels: thresholds stored with the model at training time."""
+
+    threshold: float = 0.5
+    uncertain_low: float = 0.2
+    uncertain_high: float = 0.65
+    rule_floor: float = 0.9
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What the classifier says about one mail."""
+
+    is_request: bool
+    labels: tuple[str, ...]
+    scores: dict[str, float] = field(hash=False)
+    language: str
+    uncertain: bool
+    details: Details
+    rule_hits: tuple[RuleHit, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def follow_up(self) -> bool:
+        """True if the mail chases an earlier request."""
+        return FOLLOW_UP in self.labels
+
+    @property
+    def rights(self) -> tuple[str, ...]:
+        """The rights the mail exercises (labels without follow_up and none)."""
+        return tuple(label for label in self.labels if label in RIGHTS)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON shape: is_request, labels, scores, language, uncertain, details."""
+        return {
+            "is_request": self.is_request,
+            "labels": list(self.labels),
+            "scores": {label: round(score, 4) for label, score in self.scores.items()},
+            "language": self.language,
+            "uncertain": self.uncertain,
+            "details": self.details.to_json(),
+        }
+
+
+class Model:
+    """A loaded spaCy text categoriser with its rules and decision thresholds."""
+
+    def __init__(self, nlp, decision: Decision, meta: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+        """Wrap a loaded pipeline; build the rules over its vocabulary."""
+        self.nlp = nlp
+        self.decision = decision
+        self.meta = meta
+        self.rules = RuleSet(nlp.vocab, self.make_doc)
+        self.textcat = nlp.get_pipe("textcat_multilabel")
+        missing = set(MODEL_LABELS) - set(self.textcat.labels)
+        if missing:
+            raise ClassifierError(
+                f"the classifier model lacks the labels {sorted(missing)}: "
+                "rebuild it with 'mailbot classifier train'"
+            )
+
+    def make_doc(self, text: str) -> Doc:
+        """A spaCy Doc of text split by :func:`tokens` (what training and the rules use)."""
+        return Doc(self.nlp.vocab, words=tokens(text))
+
+    def classify(self, subject: str, text: str) -> Classification:
+        """Classify one mail from its subject and the newest text its sender wrote."""
+        joined = normalise(subject, text)
+        doc = self.textcat(self.make_doc(model_text(joined)))
+        return self._decide(doc, joined)
+
+    def classify_many(self, mails: list[tuple[str, str]], batch_size: int = 64) -> list[Classification]:
+        """Classify many (subject, text) pairs; faster than one by one."""
+        joined = [normalise(subject, text) for subject, text in mails]
+        docs = self.textcat.pipe((self.make_doc(model_text(t)) for t in joined), batch_size=batch_size)
+        return [self._decide(doc, t) for doc, t in zip(docs, joined)]
+
+    def _decide(self, doc, joined: str) -> Classification:  # type: ignore[no-untyped-def]
+        """Turn model scores and rule hits into labels, is_request and uncertain."""
+        d = self.decision
+        scores = {label: float(doc.cats.get(label, 0.0)) for label in MODEL_LABELS}
+        hits = self.rules.apply(doc, joined) if joined else ()
+        for hit in hits:
+            scores[hit.label] = max(scores[hit.label], d.rule_floor)
+        top_right = max(scores[label] for label in RIGHTS)
+        scores[NONE] = 1.0 - top_right
+        rights = tuple(label for label in RIGHTS if scores[label] >= d.threshold)
+        follow_up = scores[FOLLOW_UP] >= d.threshold
+        is_request = bool(rights)
+        labels = rights + ((FOLLOW_UP,) if follow_up else ())
+        if not labels:
+            labels = (NONE,)
+        # Between "clearly ordinary" and "clearly a request" the owner decides: a missed
+        # request is a legal failure, a needless look costs the owner a minute.
+        uncertain = (
+            (not is_request and top_right >= d.uncertain_low)
+            or (is_request and top_right < d.uncertain_high)
+            or (follow_up and not is_request)
+            or any(d.uncertain_low <= scores[label] < d.threshold for label in RIGHTS if is_request)
+        )
+        lang = language.detect(joined)
+        found = details_mod.extract(joined, rectification="rectification" in rights)
+        return Classification(is_request, labels, scores, lang, bool(uncertain), found, hits)
+
+
+def model_dir() -> Path:
+    """Where the model is read from: $MAILBOT_CLASSIFIER_MODEL or classifiers/model in the project."""
+    env = os.environ.get(MODEL_ENV)
+    return Path(env) if env else DEFAULT_MODEL_DIR
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path | None = None) -> Model:
+    """The classifier model at path (default: model_dir()), loaded once per process."""
+    import spacy  # imported here so that importing mailbot stays fast for commands without it
+
+    where = Path(path) if path else model_dir()
+    decision_file = where / DECISION_FILE
+    if not decision_file.is_file():
+        raise ClassifierError(
+            f"no classifier model at {where}: run 'mailbot classifier train' in the project, "
+            f"or set {MODEL_ENV} to a model directory"
+        )
+    try:
+        meta = json.loads(decision_file.read_text(encoding="utf-8"))
+        nlp = spacy.load(where)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ClassifierError(
+            f"the classifier model at {where} cannot be read ({exc}): rebuild it with 'mailbot classifier train'"
+        ) from exc
+    return Model(nlp, Decision(**meta.get("decision", {})), meta)
+
+
+def classify(subject: str, text: str) -> Classification:
+    """Classify one mail with the default model (loaded on first use)."""
+    return load_model().classify(subject, text)

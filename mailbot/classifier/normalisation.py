@@ -1,0 +1,114 @@
+"""Reduce a mail to the text its sender just wrote: the part the classifier should judge.
+
+The parse stage already hands over ``new_text`` without quotes and signature; this is a
+second, cheap line of defence so that a caller passing a whole body (or a training example
+with quoted history) cannot let an old request in the quote decide a new, ordinary mail.
+Training and classification both go through :func:`normalise`, so the model learns on
+exactly what it later sees.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+MAX_CHARS = 4000  # longer mails say what they want near the top; the rest only costs time
+
+_SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|fw|fwd|wg|tr|rv|r|i|sv|antw)\s*(\[\d+\])?\s*:\s*)+", re.I)
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]{0,500}>", re.I | re.S)
+_HTML_HINT = re.compile(r"<(html|body|div|p|br|table|span)\b", re.I)
+# A line that opens quoted history, in the languages we answer.
+_REPLY_HEADER = re.compile(
+    r"^\s*("
+    r"on\b.{0,200}\bwrote\s*:"
+    r"|am\b.{0,200}\bschrieb\b.{0,200}:"
+    r"|le\b.{0,200}\ba écrit\s*:"
+    r"|el\b.{0,200}\bescribió\s*:"
+    r"|il\b.{0,200}\bha scritto\s*:"
+    r"|op\b.{0,200}\bschreef\b.{0,200}:"
+    r"|-{2,}\s*(original message|ursprüngliche nachricht|message d'origine|mensaje original"
+    r"|messaggio originale|oorspronkelijk bericht|forwarded message|weitergeleitete nachricht)\s*-{2,}"
+    r"|_{10,}"
+    r")\s*$",
+    re.I,
+)
+_HEADER_BLOCK_START = re.compile(r"^\s*\*?(from|von|de|da|van|от)\s*:\*?\s+\S", re.I)
+_HEADER_BLOCK_NEXT = re.compile(
+    r"^\s*\*?(sent|date|to|subject|gesendet|datum|an|betreff|envoyé|à|objet|enviado|para|asunto"
+    r"|inviato|a|oggetto|verzonden|aan|onderwerp)\s*:", re.I
+)
+_SIGNATURE = re.compile(r"^(--|-- |__)\s*$")
+_MOBILE = re.compile(r"^\s*(sent from my \w+.*|von meinem \w+ gesendet.*|envoyé de mon \w+.*)$", re.I)
+_SPACE = re.compile(r"[ \t\u00a0]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def strip_html(text: str) -> str:
+    """Plain text of an HTML fragment: tags dropped, entities decoded, breaks kept."""
+    text = re.sub(r"<(br|/p|/div|/tr|/li|/h\d)\b[^>]*>", "\n", text, flags=re.I)
+    return html.unescape(_TAG.sub(" ", text))
+
+
+def clean_subject(subject: str) -> str:
+    """The subject without reply and forward prefixes ("Re:", "AW:", "Fwd:")."""
+    return _SUBJECT_PREFIX.sub("", subject or "").strip()
+
+
+def newest_text(text: str) -> str:
+    """The text before any quoted history or signature, with quoted ('>') lines removed."""
+    if _HTML_HINT.search(text):
+        text = strip_html(text)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        if _REPLY_HEADER.match(line) or _SIGNATURE.match(line):
+            break
+        if _HEADER_BLOCK_START.match(line) and any(
+            _HEADER_BLOCK_NEXT.match(nxt) for nxt in lines[i + 1:i + 4]
+        ):
+            break
+        if line.lstrip().startswith(">") or _MOBILE.match(line):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def normalise(subject: str, text: str) -> str:
+    """Subject and newest text joined as the classifier reads them, whitespace tidied, capped."""
+    body = newest_text(text or "")
+    subject = subject or ""
+    # The subject of a reply is the old thread's ("Re: Subject access request"); when the
+    # sender wrote something new, that decides, not the subject they left standing.
+    if _SUBJECT_PREFIX.match(subject) and len(body.split()) >= 3:
+        subject = ""
+    joined = f"{clean_subject(subject)}\n\n{body}".strip()
+    joined = _BLANK_LINES.sub("\n\n", _SPACE.sub(" ", joined))
+    return joined[:MAX_CHARS]
+
+
+_LONG_WORD = re.compile(r"[^\W\d_]{6,}")
+STEM = 5  # characters kept of a long word: "löschen"/"löscht", "delete"/"deleting" share one
+
+
+def model_text(normalised: str) -> str:
+    """What the text categoriser reads: lower-cased, plus the first letters of each long word.
+
+    The bag-of-words model sees each inflected form as a new word; with a few hundred examples
+    per language it would never learn "löscht" from "löschen". The truncated forms give it the
+    shared stem as an extra feature, a cheap stand-in for a stemmer in six languages.
+    """
+    lower = normalised.lower()
+    stems = " ".join(word[:STEM] for word in _LONG_WORD.findall(lower))
+    return f"{lower}\n{stems}" if stems else lower
+
+
+_TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+def tokens(text: str) -> list[str]:
+    """Words and punctuation marks of text, split by one regular expression.
+
+    Used instead of spaCy's rule-based tokeniser, which costs more than the whole model
+    here; training and classification both use it, so the model sees the same tokens.
+    """
+    return _TOKEN.findall(text)

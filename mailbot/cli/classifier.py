@@ -1,0 +1,163 @@
+"""`mailbot classifier train|evaluate|letters` and `mailbot classify`: the rights classifier."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+# The classifier (and spaCy) is imported inside the commands: other commands should not
+# pay half a second of start-up for it.
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register `mailbot classifier train|evaluate|letters` and `mailbot classify`."""
+    parser = sub.add_parser(
+        "classifier", help="train and measure the rights classifier",
+        description="Rebuild the classifier model from classifiers/data and classifiers/config.cfg, "
+                    "or measure it on the held-out letters.",
+    )
+    csub = parser.add_subparsers(dest="classifier_command", metavar="ACTION", required=True)
+    tr = csub.add_parser(
+        "train", help="rebuild classifiers/model from the data and config (seeded, deterministic)",
+        description="Train the model; the same data and config give the same model.",
+    )
+    _paths(tr)
+    tr.add_argument("--out", metavar="DIR", type=Path, help="where to write the model (default: classifiers/model)")
+    tr.set_defaults(func=train)
+    ev = csub.add_parser(
+        "evaluate", help="per-label precision/recall/F1 on the held-out split, and the goals",
+        description="Measure the model on the letters training never saw (split by source letter).",
+    )
+    _paths(ev)
+    ev.add_argument("--model", metavar="DIR", type=Path, help="model to measure (default: classifiers/model)")
+    ev.add_argument("--errors", action="store_true", help="also list each misclassified example")
+    ev.set_defaults(func=evaluate)
+    le = csub.add_parser(
+        "letters", help="fill the datarequests.org templates into classifiers/data (authoring time)",
+        description="Read the CC0 letter templates and write their filled variants as training data.",
+    )
+    le.add_argument("--from", dest="source", metavar="DIR", type=Path, default=Path("../shared/corpus"),
+                    help="the shared corpus folder holding datenanfragen/ (default: ../shared/corpus)")
+    le.add_argument("--out", metavar="FILE", type=Path, help="default: classifiers/data/datenanfragen.jsonl")
+    le.set_defaults(func=letters)
+
+    cl = sub.add_parser(
+        "classify", help="say which rights one message exercises",
+        description="Classify an .eml file (or '-' for standard input): labels, scores, language, details.",
+    )
+    cl.add_argument("file", metavar="FILE.eml|-", help="the message, or - to read it from standard input")
+    cl.add_argument("--json", action="store_true", help="print the result as JSON (stable shape)")
+    cl.add_argument("--model", metavar="DIR", type=Path, help="model directory (default: classifiers/model)")
+    cl.set_defaults(func=classify)
+
+
+def _paths(parser: argparse.ArgumentParser) -> None:
+    """The --data and --train-config options both train and evaluate take."""
+    parser.add_argument("--data", metavar="DIR", type=Path, help="training data (default: classifiers/data)")
+    parser.add_argument("--train-config", metavar="FILE", type=Path,
+                        help="training config (default: classifiers/config.cfg)")
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train the model and report where it went."""
+    from mailbot.classifier import training
+
+    started = time.perf_counter()
+    result = training.train(
+        args.data or training.DATA_DIR, args.train_config or training.CONFIG_PATH, args.out,
+    )
+    print(
+        f"model written to {result.model_dir} in {time.perf_counter() - started:.1f} s: "
+        f"{result.trained_on} examples trained on, {result.held_out} held out "
+        f"(data {result.fingerprint})"
+    )
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Print per-label figures, the confusion table and the goals; exit 1 if a goal is missed."""
+    from mailbot.classifier import load_model, training
+
+    model = load_model(args.model)
+    examples = training.heldout_examples(args.data or training.DATA_DIR, args.train_config or training.CONFIG_PATH)
+    ev = training.evaluate(model, examples)
+    print(f"held-out split: {ev.n} messages ({ev.requests} requests, {ev.ordinary} ordinary), "
+          "never seen in training (split by source letter)\n")
+    print(f"{'label':<18} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}")
+    for s in ev.per_label:
+        print(f"{s.label:<18} {s.precision:>9.3f} {s.recall:>7.3f} {s.f1:>6.3f} {s.support:>8}")
+    labels = [s.label for s in ev.per_label]
+    short = {label: label[:6] for label in labels}
+    print("\nconfusion (rows: true label, columns: predicted labels of the same messages)")
+    print(" " * 18 + "".join(f"{short[p]:>8}" for p in labels))
+    for gold in labels:
+        print(f"{gold:<18}" + "".join(f"{ev.confusion[gold][p]:>8}" for p in labels))
+    print(f"\nis_request recall {ev.request_recall:.3f} ({ev.requests_found}/{ev.requests}); "
+          f"with uncertain ones routed to the owner {ev.routed_recall:.3f} ({ev.requests_routed}/{ev.requests})")
+    print(f"ordinary mail called a request {ev.ordinary_fp_rate:.3f} ({ev.ordinary_flagged}/{ev.ordinary}); "
+          f"marked uncertain {ev.ordinary_uncertain}/{ev.ordinary}")
+    print("\ngoals")
+    met_all = True
+    for name, value, target, met in ev.goals():
+        met_all &= met
+        print(f"  {name:<30} {value:.3f}  (goal {target})  {'met' if met else 'NOT MET'}")
+    if args.errors and ev.errors:
+        print("\nmisclassified")
+        for eid, gold_labels, pred in ev.errors:
+            print(f"  {eid}: true {', '.join(gold_labels)}; predicted {', '.join(pred)}")
+    return 0 if met_all else 1
+
+
+def letters(args: argparse.Namespace) -> int:
+    """Write the filled template variants to the data folder."""
+    from mailbot.classifier import letters as letters_mod
+    from mailbot.classifier import training
+
+    out = args.out or training.DATA_DIR / "datenanfragen.jsonl"
+    examples = letters_mod.variants(args.source)
+    letters_mod.write_jsonl(examples, out)
+    print(f"{len(examples)} letter variants written to {out}")
+    return 0
+
+
+def classify(args: argparse.Namespace) -> int:
+    """Classify one message and print the result."""
+    from mailbot.classifier import load_model
+
+    raw = sys.stdin.buffer.read() if args.file == "-" else _read(Path(args.file))
+    subject, text = _message_text(raw)
+    result = load_model(args.model).classify(subject, text)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return 0
+    kind = "request" if result.is_request else "ordinary mail"
+    print(f"{kind}{' (uncertain: for the owner to check)' if result.uncertain else ''}")
+    print(f"labels:   {', '.join(result.labels)}")
+    print(f"language: {result.language}")
+    shown = sorted(result.scores.items(), key=lambda kv: -kv[1])
+    print("scores:   " + ", ".join(f"{label} {score:.2f}" for label, score in shown))
+    for key, value in result.details.to_json().items():
+        if value:
+            print(f"{key}: {value}")
+    return 0
+
+
+def _read(path: Path) -> bytes:
+    """The bytes of path, or a domain error saying what is wrong."""
+    from mailbot.classifier import ClassifierError
+
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ClassifierError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _message_text(raw: bytes) -> tuple[str, str]:
+    """Subject and newest text of a raw message, via the parse stage."""
+    from mailbot.parser import parse
+
+    message = parse(raw)
+    return message.subject, message.new_text or message.body_text

@@ -1,0 +1,243 @@
+"""Behaviour of the rights classifier on the committed model: phrasings, languages, details."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mailbot.classifier import Classification, classify, load_model
+from mailbot.classifier.details import extract, find_corrections, find_name
+from mailbot.classifier.language import detect
+from mailbot.classifier.normalisation import newest_text, normalise
+
+SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "label"),
+    [
+        ("", "What do you have on me?", "access"),
+        ("data", "Hi, please send me a copy of all the personal data you hold about me. Thanks, Ann", "access"),
+        ("", "take me off your list", "objection"),
+        ("stop", "Please stop marketing to me, I don't want your emails.", "objection"),
+        ("", "close my account and forget me", "erasure"),
+        ("account", "Please delete my account and all my personal data.", "erasure"),
+        ("", "my address is wrong on my invoices, it should be 5 New Street, Bath", "rectification"),
+        ("", "send me my data so I can move it elsewhere", "portability"),
+        ("", "I withdraw my consent to you using my 3D scan in your portfolio.", "withdraw_consent"),
+        ("", "Please restrict the processing of my data until the dispute is resolved; do not delete it.",
+         "restriction"),
+        ("complaint", "You emailed my invoice with my home address to another customer. I'm reporting you "
+                      "to the ICO.", "complaint"),
+    ],
+)
+def test_everyday_phrasings_are_requests(subject: str, text: str, label: str) -> None:
+    """People rarely cite the law; plain wording must still be recognised."""
+    result = classify(subject, text)
+    assert result.is_request, result
+    assert label in result.labels, result
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("Where is my order?", "Hi, I ordered the dragon print (order AK-10234) ten days ago and it hasn't "
+                               "arrived. Can you check the tracking?"),
+        ("Licence question", "Can I use your low-poly fox model in a game I sell? Does the standard licence "
+                             "cover commercial use?"),
+        ("Refund", "The resin miniature arrived broken. Could I get a refund or a replacement?"),
+        ("Invoice", "Could you send me a VAT invoice for order AK-10771 for my company accounts?"),
+        ("Copy of invoice", "Could you send me a copy of my invoice? I lost the email."),
+        ("You won!", "Congratulations, you have been selected for a £500 gift card. Click here to claim."),
+        ("Is your business GDPR compliant?", "Our consultants audit your data protection policies. "
+                                             "Book a free call."),
+    ],
+)
+def test_ordinary_mail_is_not_a_request(subject: str, text: str) -> None:
+    """Orders, licences, refunds, invoices and spam are ordinary mail."""
+    result = classify(subject, text)
+    assert not result.is_request, result
+    assert result.labels == ("none",)
+
+
+def test_erasure_letter_that_withdraws_consent_has_both_labels() -> None:
+    """One mail can exercise several rights."""
+    result = classify(
+        "Delete my data",
+        "Hello, I withdraw my consent for you to process my personal data and ask that you delete all of "
+        "it, including my account and the scan of my face.\nRegards,\nChloe Martin",
+    )
+    assert {"erasure", "withdraw_consent"} <= set(result.labels)
+    assert result.details.stated_name == "Chloe Martin"
+
+
+@pytest.mark.parametrize(
+    ("lang", "subject", "text", "label"),
+    [
+        ("de", "Löschung", "Hallo, bitte löschen Sie mein Kundenkonto und alle meine Daten. "
+                           "Ich kaufe nicht mehr bei Ihnen.\nViele Grüße\nSabine Koch", "erasure"),
+        ("fr", "Mes données", "Bonjour, je voudrais savoir quelles données personnelles vous avez sur moi "
+                              "et en recevoir une copie.\nMerci", "access"),
+        ("es", "Publicidad", "Hola, dejad de enviarme publicidad por favor y quitadme de vuestra lista de "
+                             "correo.", "objection"),
+        ("it", "Indirizzo", "Buongiorno, il mio indirizzo nel vostro sistema è sbagliato, dovrebbe essere "
+                            "Via Roma 8, Torino. Per favore correggetelo.", "rectification"),
+        ("nl", "Inzage", "Geachte heer/mevrouw, op grond van artikel 15 AVG verzoek ik om inzage in alle "
+                         "persoonsgegevens die u over mij verwerkt.", "access"),
+    ],
+)
+def test_each_supported_language(lang: str, subject: str, text: str, label: str) -> None:
+    """Requests in German, French, Spanish, Italian and Dutch get the right type and language."""
+    result = classify(subject, text)
+    assert result.language == lang
+    assert result.is_request, result
+    assert label in result.labels, result
+
+
+def test_quoted_old_request_does_not_leak_into_a_new_ordinary_mail() -> None:
+    """Only the newest text counts: a quoted request below an order question is history."""
+    body = (
+        "Thanks, I got the file with my data. Separately, can I order another print of the owl?\n\n"
+        "On Tue, 4 Jun 2024 at 10:12, Jane <jane@example.org> wrote:\n"
+        "> Please treat this as a subject access request and delete all my data\n"
+        "> under Article 15 and Article 17 UK GDPR.\n"
+    )
+    result = classify("Re: Subject access request", body)
+    assert not result.is_request, result
+
+
+def test_outlook_style_history_is_cut() -> None:
+    """An Outlook header block starts the quoted history too."""
+    body = "Never mind, please keep my account.\n\nFrom: Emma <e@example.com>\nSent: 2 May 2024\n" \
+           "To: hello@ak3d.example\nSubject: delete\n\nPlease delete my account and all my data."
+    assert "delete" not in newest_text(body)
+
+
+def test_follow_up_is_a_label_and_marks_a_bare_reminder_uncertain() -> None:
+    """A reminder belongs to the earlier case; without a named right it goes to the owner."""
+    result = classify("Reminder: my GDPR request", "On 3 May 2024 I sent you a request according to Article 15 "
+                      "GDPR. Unfortunately, I have not received an answer so far.")
+    assert result.follow_up and "access" in result.labels
+    bare = classify("chasing", "I wrote on 3 May and had no answer. Please reply.")
+    assert bare.is_request or bare.uncertain
+
+
+def test_json_shape_is_stable() -> None:
+    """to_json has exactly the documented keys and JSON-ready values."""
+    result = classify("Delete", "Please delete my account AK-20118, order #AK-10552.")
+    data = result.to_json()
+    assert list(data) == ["is_request", "labels", "scores", "language", "uncertain", "details"]
+    assert isinstance(data["is_request"], bool) and isinstance(data["uncertain"], bool)
+    assert set(data["scores"]) >= {"access", "erasure", "none", "follow_up"}
+    assert all(isinstance(v, float) for v in data["scores"].values())
+    assert data["language"] == "en"
+    json.dumps(data)
+    assert "AK-10552" in data["details"]["order_numbers"]
+
+
+def test_classification_is_frozen() -> None:
+    """Results cross stage boundaries and must not change underway."""
+    result = classify("", "What do you have on me?")
+    assert isinstance(result, Classification)
+    with pytest.raises(AttributeError):
+        result.is_request = False  # type: ignore[misc]
+
+
+def test_model_is_loaded_once() -> None:
+    """load_model is cached per process."""
+    assert load_model() is load_model()
+
+
+def test_empty_mail_is_ordinary_and_certain() -> None:
+    """Nothing to read: not a request, nothing for the owner."""
+    result = classify("", "")
+    assert not result.is_request and result.labels == ("none",)
+
+
+def test_html_only_mail_is_read() -> None:
+    """An HTML-only body is reduced to its text."""
+    result = classify("", "<html><body><p>Please stop sending me marketing emails.</p></body></html>")
+    assert "objection" in result.labels
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Please could you tell me what data you have about me?", "en"),
+        ("Bitte löschen Sie alle meine Daten, ich habe kein Konto mehr.", "de"),
+        ("Je voudrais une copie de mes données, merci.", "fr"),
+        ("Por favor, borrad mi cuenta y todos mis datos.", "es"),
+        ("Per favore cancellate il mio account e tutti i miei dati.", "it"),
+        ("Verwijder alstublieft mijn account en al mijn gegevens.", "nl"),
+        ("ok", "en"),
+    ],
+)
+def test_language_detection(text: str, lang: str) -> None:
+    """Stopword counting tells the six languages apart; unclear text counts as English."""
+    assert detect(text) == lang
+
+
+def test_details_numbers_categories_and_name() -> None:
+    """Order and account numbers, data categories and a signed name are picked out."""
+    found = extract("Order #AK-10234 and customer number C-88812. Please delete my address and payment "
+                    "details.\nKind regards,\nJane Doe")
+    assert found.order_numbers == ("AK-10234",)
+    assert found.account_numbers == ("C-88812",)
+    assert {"address", "payment"} <= set(found.data_categories)
+    assert found.stated_name == "Jane Doe"
+
+
+@pytest.mark.parametrize(
+    ("text", "wrong", "right"),
+    [
+        ("It says 12 Old Road but it should be 5 New Street.", "12 Old Road", "5 New Street"),
+        ("please change my surname from Taylor to Bennett", "Taylor", "Bennett"),
+        ("it's Siobhan, not Shivon", None, None),
+        ("Nachname: Schneider statt Schnieder", "Schnieder", "Schneider"),
+        ("Elle doit être 12 rue Victor Hugo au lieu de 8 rue des Lilas", "8 rue des Lilas", "12 rue Victor Hugo"),
+    ],
+)
+def test_corrections(text: str, wrong: str | None, right: str | None) -> None:
+    """A rectification's wrong and right values are found where the mail states both."""
+    found = find_corrections(text)
+    if wrong is None:
+        return  # phrasing not covered: the owner reads the mail; it must simply not crash
+    assert found and found[0].wrong == wrong and found[0].right == right
+
+
+def test_rectification_details_reach_the_result() -> None:
+    """The classify result carries the correction for a rectification."""
+    result = classify("wrong email", "You have my email as jon.smth@example.com - it should be "
+                      "jon.smith@example.com. Please update it.")
+    assert "rectification" in result.labels
+    assert result.details.corrections
+    assert result.details.corrections[0].right == "jon.smith@example.com"
+
+
+def test_name_is_not_a_mood() -> None:
+    """'I am annoyed' is not a name; 'My name is Ben Archer' is."""
+    assert find_name("I am annoyed about this.") is None
+    assert find_name("Hello, my name is Ben Archer and I ordered a bust.") == "Ben Archer"
+
+
+def test_article_references_in_any_language() -> None:
+    """A cited GDPR article names the right even in a language the model knows little of."""
+    model = load_model()
+    cases = {
+        "access": "Ich verlange Auskunft nach Art. 15 DSGVO.",
+        "erasure": "Je demande l'effacement selon l'article 17 du RGPD.",
+        "objection": "Hiermit lege ich Widerspruch nach Artikel 21 DSGVO ein.",
+        "portability": "Solicito mis datos conforme al artículo 20 del RGPD.",
+    }
+    for label, text in cases.items():
+        doc = model.nlp.make_doc(normalise("", text))
+        assert label in {hit.label for hit in model.rules.apply(doc)}, text
+
+
+def test_article_number_without_data_protection_law_is_ignored() -> None:
+    """'Article 17' of licence terms is not the right to erasure."""
+    model = load_model()
+    doc = model.nlp.make_doc("Under article 17 of your licence terms, may I sell prints?")
+    assert not model.rules.apply(doc)

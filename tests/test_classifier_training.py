@@ -1,0 +1,113 @@
+"""The committed model, data and CLI: reproducible from the repository alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mailbot.classifier import corpus, letters, training
+from mailbot.classifier.model import DEFAULT_MODEL_DIR, MODEL_LABELS
+from mailbot.cli import main
+
+SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def test_committed_model_matches_what_train_produces(tmp_path: Path) -> None:
+    """`mailbot classifier train` rebuilds the committed model byte for byte (seeded, ~30 s)."""
+    out = tmp_path / "model"
+    training.train(out_dir=out, log=lambda *_: None)
+    for name in ("textcat_multilabel/model", "mailbot.json", "config.cfg"):
+        assert (out / name).read_bytes() == (DEFAULT_MODEL_DIR / name).read_bytes(), (
+            f"classifiers/model/{name} is stale: run 'mailbot classifier train' and commit the result"
+        )
+
+
+def test_committed_model_records_its_data() -> None:
+    """The model names the data it was built from; edited data without retraining is caught."""
+    meta = json.loads((DEFAULT_MODEL_DIR / "mailbot.json").read_text())
+    assert meta["data_fingerprint"] == corpus.fingerprint(corpus.read_examples(training.DATA_DIR))
+    assert meta["labels"] == list(MODEL_LABELS)
+
+
+def test_model_is_small() -> None:
+    """The committed model stays well under 20 MB."""
+    size = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.rglob("*") if p.is_file())
+    assert size < 20 * 1024 * 1024
+
+
+def test_split_keeps_every_source_on_one_side() -> None:
+    """Variants of one template are never both trained on and evaluated on."""
+    _, settings, _ = training.read_config()
+    train, heldout = corpus.split(corpus.read_examples(training.DATA_DIR), settings.heldout_fraction, settings.seed)
+    assert heldout and train
+    assert not {e.source for e in train} & {e.source for e in heldout}
+
+
+def test_training_data_is_varied() -> None:
+    """Several hundred examples, every label and language represented."""
+    examples = corpus.read_examples(training.DATA_DIR)
+    assert len(examples) >= 500
+    labels = {label for e in examples for label in e.labels}
+    assert set(MODEL_LABELS) | {"none"} <= labels
+    assert {"en", "de", "fr", "es", "it", "nl"} <= {e.lang for e in examples}
+
+
+def test_letter_variants_match_the_shared_corpus(tmp_path: Path) -> None:
+    """classifiers/data/datenanfragen.jsonl is what the generator makes of ../shared/corpus."""
+    if not (SHARED_CORPUS / "datenanfragen").is_dir():
+        pytest.skip(f"the shared corpus is not at {SHARED_CORPUS} (only developers and CI have ../shared)")
+    out = tmp_path / "letters.jsonl"
+    letters.write_jsonl(letters.variants(SHARED_CORPUS), out)
+    assert out.read_text(encoding="utf-8") == (training.DATA_DIR / "datenanfragen.jsonl").read_text(encoding="utf-8")
+
+
+def test_template_fill_handles_flags_and_placeholders() -> None:
+    """Optional passages appear only when ticked; placeholders and markup are replaced."""
+    template = "Hello.[extra> More {thing}.] <italic>All</italic> done. {Note, e.g.: It is late.}"
+    assert letters.fill(template, frozenset(), {"thing": "x"}) == "Hello. All done. It is late."
+    assert letters.fill(template, frozenset({"extra"}), {"thing": "x"}) == "Hello. More x. All done. It is late."
+
+
+EML = (
+    b"From: Jane <jane@example.org>\r\nTo: hello@ak3d.example\r\nSubject: my data\r\n"
+    b"Message-ID: <1@example.org>\r\nDate: Tue, 4 Jun 2024 10:00:00 +0000\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    b"Please delete my account and all my personal data.\r\n\r\nThanks,\r\nJane Whitfield\r\n"
+)
+
+
+def test_classify_command_prints_stable_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`mailbot classify FILE.eml --json` prints the documented shape."""
+    path = tmp_path / "m.eml"
+    path.write_bytes(EML)
+    assert main(["classify", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert list(data) == ["is_request", "labels", "scores", "language", "uncertain", "details"]
+    assert data["is_request"] is True and "erasure" in data["labels"]
+
+
+def test_classify_command_reads_stdin(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """'-' reads the message from standard input; the plain output names the labels."""
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(EML)))
+    assert main(["classify", "-"]) == 0
+    assert "erasure" in capsys.readouterr().out
+
+
+def test_classify_command_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing file is a domain error with the file named, not a traceback."""
+    assert main(["classify", "/nonexistent/x.eml"]) == 2
+    assert "/nonexistent/x.eml" in capsys.readouterr().err
+
+
+def test_evaluate_command_prints_table_and_goals(capsys: pytest.CaptureFixture[str]) -> None:
+    """`mailbot classifier evaluate` prints per-label figures, the confusion table and the goals."""
+    code = main(["classifier", "evaluate"])
+    out = capsys.readouterr().out
+    assert code in (0, 1)  # 1 = a goal is not met; the figures are a benchmark, not a test
+    for text in ("precision", "confusion", "is_request recall", "macro-F1", "goals"):
+        assert text in out
