@@ -142,6 +142,9 @@ class ResponsesConfig:
     ack_challenge: Policy = "send"
     challenge_reminder: Policy = "send"
     identity_confirmed: Policy = "send"
+    identity_wrong_code: Policy = "send"
+    identity_locked: Policy = "send"
+    identity_expired: Policy = "send"
     complaint_ack: Policy = "send"
     case_closed: Policy = "send"
     clarification: Policy = "draft"
@@ -174,6 +177,24 @@ class IdentityConfig:
 
 
 @dataclass(frozen=True)
+class ScheduleConfig:
+    """When `mailbot run` reminds, sums up and forgets; hours are in business.timezone."""
+
+    # Owner reminders this many days before a case's due date; then one a day while overdue.
+    reminder_days: tuple[int, ...] = (14, 7, 3, 1)
+    reminder_hour: int = 9
+    digest: bool = True
+    digest_hour: int = 8
+    # Challenge reminders and expiry are checked this often (and at start).
+    challenge_check_minutes: int = 60
+    # The sender is woken this often to retry deferred mail (it also polls on its own).
+    outbox_retry_seconds: float = 60.0
+    # Closed cases lose their personal data this many months after closing.
+    retention_months: int = 12
+    retention_hour: int = 3
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, as loaded from one file."""
 
@@ -188,6 +209,7 @@ class Config:
     privacy: PrivacyConfig = PrivacyConfig()
     responses: ResponsesConfig = ResponsesConfig()
     identity: IdentityConfig = IdentityConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
 
     @property
     def database_url(self) -> str:
@@ -208,6 +230,7 @@ SECTIONS: dict[str, type] = {
     "privacy": PrivacyConfig,
     "responses": ResponsesConfig,
     "identity": IdentityConfig,
+    "schedule": ScheduleConfig,
 }
 REQUIRED_SECTIONS = {"mailbox", "bot", "owner", "business"}
 
@@ -242,6 +265,10 @@ def _check_value(path: str, key: str, value: Any, annotation: Any) -> Any:
     if origin is tuple and get_args(annotation) == (str, Ellipsis):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(path, key, f'must be a list of strings, e.g. ["one", "two"], not {value!r}')
+        return tuple(value)
+    if origin is tuple and get_args(annotation) == (int, Ellipsis):
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(path, key, f"must be a list of whole numbers, e.g. [14, 7], not {value!r}")
         return tuple(value)
     raise TypeError(f"unsupported config type {annotation!r}")
 
@@ -308,6 +335,23 @@ def _validate(config: Config) -> None:
         )
     if ident.max_attempts < 1:
         raise ConfigError(path, "identity.max_attempts", "must be at least 1")
+    _validate_schedule(path, config.schedule)
+
+
+def _validate_schedule(path: str, sched: ScheduleConfig) -> None:
+    """Hours are clock hours, offsets are days before the due date, periods are positive."""
+    if any(d < 0 or d > 366 for d in sched.reminder_days) or len(set(sched.reminder_days)) != len(sched.reminder_days):
+        raise ConfigError(path, "schedule.reminder_days",
+                          "must be distinct whole days between 0 and 366, e.g. [14, 7, 3, 1]")
+    for key in ("reminder_hour", "digest_hour", "retention_hour"):
+        if not 0 <= getattr(sched, key) <= 23:
+            raise ConfigError(path, f"schedule.{key}", "must be an hour of the day, 0 to 23")
+    if sched.challenge_check_minutes < 1:
+        raise ConfigError(path, "schedule.challenge_check_minutes", "must be at least 1 minute")
+    if sched.outbox_retry_seconds < 1:
+        raise ConfigError(path, "schedule.outbox_retry_seconds", "must be at least 1 second")
+    if sched.retention_months < 1:
+        raise ConfigError(path, "schedule.retention_months", "must be at least 1 month")
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:

@@ -154,7 +154,8 @@ class Intake:
                     outage.recovered()
                     backoff.reset()
                 report = self.run_pass()
-                if on_pass and report.outcomes:
+                # Every pass, empty ones too: the service records a heartbeat and retries unhandled mail.
+                if on_pass:
                     on_pass(report)
                 self.mailbox.wait(self.config.mailbox.idle_timeout, stop)
             except MailboxError as exc:

@@ -77,3 +77,6 @@ class ScreenContext:
     loop_header: str
     sender_count_last_hour: int
     sender_hourly_limit: int
+    # The owner answers drafts from these; often the bot's own address, so they must pass
+    # the own-mail rule when they lack our loop header (our own copies carry it).
+    owner_addresses: frozenset[str] = frozenset()

@@ -70,6 +70,7 @@ class Message(Base):
         Index("ix_messages_source_ref", "source", "ref"),
         Index("ix_messages_from_received", "from_address", "received_at"),
         Index("ix_messages_unmarked", "source", "marked"),
+        Index("ix_messages_status_handled", "status", "handled_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -96,6 +97,8 @@ class Message(Base):
     new_text: Mapped[str] = mapped_column(Text, default="")
     defects: Mapped[str] = mapped_column(Text, default="")
     classification: Mapped[str | None] = mapped_column(Text)  # JSON from the classifier
+    # Set by mailbot.workflow in the same transaction as the case changes and replies it caused.
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     attachments: Mapped[list[AttachmentRecord]] = relationship(
         back_populates="message", cascade="all, delete-orphan", lazy="selectin"
@@ -152,11 +155,13 @@ class OutboxMessage(Base):
     - ``sent``: the server accepted it; ``appended_to_sent`` tells whether the
       copy in the Sent folder is there yet.
     - ``failed``: refused for good (5xx) or given up; the owner has been told.
+    - ``cancelled``: a draft the owner rejected (the reason is in decision_note).
     """
 
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_state_due", "state", "next_attempt_at"),
+        UniqueConstraint("approval_token", name="uq_outbox_approval_token"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -167,7 +172,7 @@ class OutboxMessage(Base):
     from_address: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(String(20))  # draft | queued | sending | unknown | sent | failed
+    state: Mapped[str] = mapped_column(String(20))  # draft | queued | sending | unknown | sent | failed | cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -180,6 +185,10 @@ class OutboxMessage(Base):
     needs_approval: Mapped[bool] = mapped_column(Boolean, default=False)
     approved_by: Mapped[str | None] = mapped_column(String(320))
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Drafts only: the owner's reply must carry it, so a forged From alone approves nothing.
+    approval_token: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # approved, edited or rejected
+    decision_note: Mapped[str | None] = mapped_column(Text)  # e.g. the owner's reason for rejecting
 
 
 class Case(Base):
@@ -192,7 +201,10 @@ class Case(Base):
     """
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_requester_state", "requester_address", "state"),)
+    __table_args__ = (
+        Index("ix_cases_requester_state", "requester_address", "state"),
+        Index("ix_cases_state_due", "state", "due_on"),  # the reminder pass
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)  # e.g. AK-2026-0007
@@ -216,6 +228,8 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When mailbot.retention removed the case's personal data; the skeleton stays.
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", order_by="CaseEvent.id", lazy="selectin"
@@ -240,6 +254,8 @@ class CaseEvent(Base):
     message_ref: Mapped[str | None] = mapped_column(String(998), index=True)  # Message-ID, no <>
     message_row_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     detail: Mapped[str] = mapped_column(Text, default="")
+    # The one change the database allows: retention blanks personal data once (migration 0005).
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     case: Mapped[Case] = relationship(back_populates="events")
 
@@ -274,3 +290,54 @@ class CaseMessage(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     role: Mapped[str] = mapped_column(String(30))  # request | follow_up | identity_reply
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Reminder(Base):
+    """One deadline reminder sent to the owner: the ledger that makes each go out once.
+
+    A reminder is identified by its case, kind, the case's clock cycle (the day
+    the clock started and whether it was extended: an extension or a reopened
+    case earns a fresh set) and its offset in days before the due date
+    (negative: days overdue). The row is written in the same transaction as
+    the outbox row of its mail, so either both exist or neither.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", "cycle_start", "extended", "offset", name="uq_reminders_once"),
+        UniqueConstraint("case_id", "kind", "on_day", name="uq_reminders_one_a_day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # "deadline"
+    cycle_start: Mapped[date] = mapped_column(Date)  # the case's clock_started_on when sent
+    extended: Mapped[bool] = mapped_column(Boolean)
+    offset: Mapped[int] = mapped_column(Integer)  # days before the due date; negative when overdue
+    due_on: Mapped[date] = mapped_column(Date)
+    on_day: Mapped[date] = mapped_column(Date)  # the business's local day it was sent for
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outbox_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class JobRun(Base):
+    """A once-a-day job that ran (digest, retention): at most one row per job and day."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "on_day", name="uq_job_runs_job_day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(50))
+    on_day: Mapped[date] = mapped_column(Date)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class Heartbeat(Base):
+    """The last sign of life of one part of the running service, for `mailbot status`."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)  # watcher | scheduler | service
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -26,7 +26,8 @@ from mailbot.errors import MailbotError, NotFound
 from mailbot.models import OutboxMessage
 
 QUEUED, DRAFT, SENDING, UNKNOWN, SENT, FAILED = "queued", "draft", "sending", "unknown", "sent", "failed"
-STATES = (DRAFT, QUEUED, SENDING, UNKNOWN, SENT, FAILED)
+CANCELLED = "cancelled"  # a draft the owner rejected; never sent (mailbot.approval)
+STATES = (DRAFT, QUEUED, SENDING, UNKNOWN, SENT, FAILED, CANCELLED)
 
 
 class OutboxError(MailbotError):

@@ -116,11 +116,12 @@ class CaseSummary:
 
 @dataclass(frozen=True)
 class Challenge:
-    """The identity challenge: the code to send back and until when it is valid."""
+    """The identity challenge: the code to send back, until when it is valid, and the subject token."""
 
     code: str
     expires_on: date
     valid_days: int
+    token: str  # unguessable; in the subject, so a reply that lost its threading headers still matches
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,15 @@ class ChallengeContext:
     business: BusinessInfo
     case: CaseSummary
     challenge: Challenge
+
+
+@dataclass(frozen=True)
+class WrongCodeContext:
+    """Context for identity_wrong_code: the reply lacked the code; how many tries are left."""
+
+    business: BusinessInfo
+    case: CaseSummary
+    attempts_left: int
 
 
 @dataclass(frozen=True)
@@ -246,6 +256,30 @@ class DigestContext:
     today: date
     cases: tuple[CaseSummary, ...]
     drafts: tuple[DraftInfo, ...] = ()
+    quarantined: int = 0  # messages that could not be read, waiting in the quarantine
+
+
+NoticeReason = Literal[
+    "unanswerable", "uncertain", "wrong_sender", "locked", "expired", "follow_up",
+    "clarification_received", "reopened", "possible_request",
+]
+
+
+@dataclass(frozen=True)
+class NoticeContext:
+    """Context for owner_notice: something about a case (or a message without one) needs the owner.
+
+    subject_tag is what the subject must carry ("[AK-2026-0007]", or "[message 12]"
+    when there is no case); detail is the case stage's explanation, shown as given.
+    """
+
+    business: BusinessInfo
+    reason: NoticeReason
+    subject_tag: str
+    detail: str
+    case: CaseSummary | None = None
+    message_from: str = ""  # the incoming message the notice is about, if any
+    message_subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -275,6 +309,8 @@ Context = (
     | ReminderContext
     | DigestContext
     | SendFailedContext
+    | WrongCodeContext
+    | NoticeContext
 )
 
 
@@ -296,6 +332,9 @@ KINDS: Mapping[str, Kind] = _kinds(
     Kind("ack_challenge", "requester", ChallengeContext),
     Kind("challenge_reminder", "requester", ChallengeContext),
     Kind("identity_confirmed", "requester", CaseContext),
+    Kind("identity_wrong_code", "requester", WrongCodeContext),
+    Kind("identity_locked", "requester", CaseContext),
+    Kind("identity_expired", "requester", CaseContext),
     Kind("response_access", "requester", ResponseContext),
     Kind("response_rectification", "requester", ResponseContext),
     Kind("response_erasure", "requester", ResponseContext),
@@ -313,6 +352,7 @@ KINDS: Mapping[str, Kind] = _kinds(
     Kind("owner_deadline_reminder", "owner", ReminderContext),
     Kind("owner_daily_digest", "owner", DigestContext),
     Kind("owner_send_failed", "owner", SendFailedContext),
+    Kind("owner_notice", "owner", NoticeContext),
 )
 
 # Article 15(1) items an access response must state; all come from [privacy].
@@ -451,6 +491,8 @@ __all__ = [
     "DraftInfo",
     "ExtensionContext",
     "Kind",
+    "NoticeContext",
+    "NoticeReason",
     "Outcome",
     "RefusalContext",
     "RenderError",
@@ -460,6 +502,7 @@ __all__ = [
     "ResponseContext",
     "SendFailedContext",
     "UnknownKind",
+    "WrongCodeContext",
     "clean_subject",
     "default_renderer",
     "known_kinds",

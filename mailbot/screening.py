@@ -48,11 +48,16 @@ def _hold(rule: str, reason: str) -> Verdict:
 
 
 def _own_mail(msg: ParsedMessage, ctx: ScreenContext) -> Verdict | None:
-    """Our own mail coming back, or anything carrying our loop header."""
+    """Our own mail coming back, or anything carrying our loop header.
+
+    Mail From an owner address without the loop header is the owner writing
+    (e.g. approving a draft), even where the owner shares the bot's address.
+    """
     if ctx.loop_header and msg.header(ctx.loop_header) is not None:
         return _hold("loop", f"carries our loop header {ctx.loop_header}: it is mail this bot sent")
     own = {address.lower() for address in ctx.own_addresses}
-    if msg.from_address and msg.from_address in own:
+    owners = {address.lower() for address in ctx.owner_addresses}
+    if msg.from_address and msg.from_address in own and msg.from_address not in owners:
         return _hold("own-mail", f"From: {msg.from_address} is our own address")
     return None
 

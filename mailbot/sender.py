@@ -39,7 +39,7 @@ from email.message import EmailMessage
 import aiosmtplib
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from mailbot import clock
 from mailbot.backoff import Backoff, Outage
@@ -47,8 +47,9 @@ from mailbot.config import Config, SmtpConfig
 from mailbot.copies import SentCopies, create_copies
 from mailbot.db import Database
 from mailbot.errors import MailboxError, MailbotError
-from mailbot.models import OutboxMessage
-from mailbot.outbox import FAILED, QUEUED, SENDING, SENT, UNKNOWN, enqueue
+from mailbot.models import Case, OutboxMessage
+from mailbot.outbox import FAILED, QUEUED, SENDING, SENT, UNKNOWN, compose, enqueue
+from mailbot.rendering import BusinessInfo, SendFailedContext, render
 
 log = logging.getLogger(__name__)
 
@@ -224,31 +225,19 @@ class SmtpConnection:
         self.close()
 
 
-# --- SWAP POINT -------------------------------------------------------------
-# The owner's notice of a failed message. mailbot.rendering did not exist when
-# this was written; once it has an "owner_send_failed" template, replace the
-# body of this function with render("owner_send_failed", {...}) + outbox.compose.
 def failure_notice(config: Config, row: OutboxMessage, reason: str) -> EmailMessage:
     """The email that tells the owner a message could not be sent, and what to do."""
-    msg = EmailMessage()
-    msg["From"] = f"{config.bot.name} <{config.bot.address}>"
-    msg["To"] = config.owner.email
-    msg["Subject"] = f"Could not send message {row.id} to {row.to_address}"
+    session = object_session(row)
+    case = session.get(Case, row.case_id) if session is not None and row.case_id is not None else None
+    rendered = render(NOTICE_KIND, SendFailedContext(
+        business=BusinessInfo.from_config(config), outbox_id=row.id, kind=row.kind,
+        to_address=row.to_address, subject=row.subject, attempts=row.attempts, reason=reason,
+        case_reference=case.reference if case is not None else "",
+    ))
+    msg = compose(rendered, bot=config.bot, to=config.owner.email)
+    # Generated, not a reply to anyone: RFC 3834's other value.
     msg["Auto-Submitted"] = "auto-generated"
-    case = f" (case {row.case_id})" if row.case_id is not None else ""
-    msg.set_content(
-        f"mailbot could not send outbox message {row.id}{case}, a {row.kind} message,\n"
-        f"to {row.to_address}.\n\n"
-        f"Subject: {row.subject}\n"
-        f"Attempts: {row.attempts}\n"
-        f"Reason: {reason}\n\n"
-        "It will not be tried again by itself. Check the address and the reason above; then\n"
-        f"  mailbot outbox show {row.id}     shows the message\n"
-        f"  mailbot outbox retry {row.id}    queues it again\n"
-        "or answer the person from your own mail client.\n"
-    )
     return msg
-# -----------------------------------------------------------------------------
 
 
 class Sender:

@@ -241,3 +241,88 @@ def test_article_number_without_data_protection_law_is_ignored() -> None:
     model = load_model()
     doc = model.nlp.make_doc("Under article 17 of your licence terms, may I sell prints?")
     assert not model.rules.apply(doc)
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "mailbot" / "samples" / "maildir" / "new"
+
+
+@pytest.mark.parametrize(
+    ("number", "labels", "uncertain"),
+    [
+        (1, ("access",), False),                        # formal subject access request
+        (2, ("access",), False),                        # "what do you actually have on me??"
+        (3, ("erasure", "withdraw_consent"), False),    # close my account and forget me, withdraw consent
+        (4, ("objection",), False),                     # take me off your marketing list
+        (5, ("rectification",), False),                 # the address on my invoices is wrong
+        (6, ("none",), False),                          # licence question
+        (7, ("none",), True),                           # reply in a data-request thread: for the owner
+        (8, ("access",), False),                        # data request with a list
+        (9, ("none",), False),                          # auto-reply
+        (10, ("none",), False),                         # bounce
+        (11, ("none",), False),                         # mailing-list post
+        (12, ("erasure",), False),                      # "delete the card details you kept"
+    ],
+)
+def test_shipped_sample_mails(number: int, labels: tuple[str, ...], uncertain: bool) -> None:
+    """The sample Maildir's mails, as the intake pipeline hands them over, get the right labels."""
+    from mailbot.parser import parse
+
+    (path,) = SAMPLES.glob(f"*.M{number}P1.*")
+    message = parse(path.read_bytes())
+    result = classify(message.subject, message.new_text or message.body_text)
+    assert result.labels == labels, result
+    if uncertain:
+        assert result.uncertain, result
+
+
+def test_rectification_block_form_details() -> None:
+    """'You still have our old office:' / 'The correct address is:' with the values on their own lines."""
+    result = classify("Wrong address on my invoices", "The address on my invoices is wrong. You still have our old "
+                      "office:\n\n  Unit 4, 22 Mill Lane, Leeds LS1 4AB\n\nThe correct address is:\n\n  BrightForge "
+                      "Design Ltd, 9 Canal Wharf, Leeds LS11 5PS\n\nPlease correct it in your records.")
+    assert "rectification" in result.labels
+    assert result.details.corrections[0].wrong == "Unit 4, 22 Mill Lane, Leeds LS1 4AB"
+    assert result.details.corrections[0].right == "BrightForge Design Ltd, 9 Canal Wharf, Leeds LS11 5PS"
+
+
+def test_data_you_hold_about_me_is_not_access_when_erased() -> None:
+    """'erase all the personal data you hold about me' asks for erasure, not a copy."""
+    result = classify("", "Please close my account and forget me: erase all the personal data you hold about me.")
+    assert "erasure" in result.labels and "access" not in result.labels, result
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("where did you get my email from?", "access"),
+        ("who did you share my details with?", "access"),
+        ("stop emailing me", "objection"),
+        ("delete everything you have on me", "erasure"),
+        ("We've moved office. Please use our new address for all future invoices: 21 Quay Street, Bristol.",
+         "rectification"),
+    ],
+)
+def test_more_plain_phrasings(text: str, label: str) -> None:
+    """More of the plain wording the issue lists."""
+    result = classify("", text)
+    assert label in result.labels, result
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("cart", "how do i delete my cart? there's an old item stuck in it"),
+        ("preview", "Can you remove the watermark from the preview render? I want to show it to my client."),
+        ("this order", "Please send this order to my office instead: 12 King Street, Manchester. Just this once."),
+    ],
+)
+def test_hard_negatives(subject: str, text: str) -> None:
+    """Studio mail with request-like words is not a request."""
+    assert not classify(subject, text).is_request
+
+
+def test_confident_ordinary_mail_skips_details() -> None:
+    """Details serve a case; a plainly ordinary mail carries none (and costs less)."""
+    result = classify("Where is my order?", "Hi, order AK-10234 hasn't arrived yet. Can you check the tracking?")
+    assert not result.is_request and not result.uncertain
+    assert result.details.order_numbers == ()

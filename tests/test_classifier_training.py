@@ -111,3 +111,16 @@ def test_evaluate_command_prints_table_and_goals(capsys: pytest.CaptureFixture[s
     assert code in (0, 1)  # 1 = a goal is not met; the figures are a benchmark, not a test
     for text in ("precision", "confusion", "is_request recall", "macro-F1", "goals"):
         assert text in out
+
+
+def test_validation_split_is_carved_from_training_sources_only() -> None:
+    """Thresholds are tuned on sources that are neither fitted on nor held out."""
+    _, settings, _ = training.read_config()
+    train, heldout = corpus.split(corpus.read_examples(training.DATA_DIR), settings.heldout_fraction, settings.seed)
+    fit, validation = corpus.split_validation(train, settings.validation_fraction, settings.seed)
+    assert fit and validation
+    fit_sources, val_sources = {e.source for e in fit}, {e.source for e in validation}
+    assert not fit_sources & val_sources
+    assert not val_sources & {e.source for e in heldout}
+    meta = json.loads((DEFAULT_MODEL_DIR / "mailbot.json").read_text())
+    assert meta["validation"] == len(validation) and meta["held_out"] == len(heldout)

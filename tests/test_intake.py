@@ -126,13 +126,16 @@ def test_unparseable_bytes_go_to_quarantine_and_the_run_goes_on(config: Config, 
 def test_machine_mail_is_recorded_with_its_reason(config: Config, database: Database) -> None:
     box = FakeMailbox()
     box.append(make_mail(1, subject="Automatic reply: away", extra_headers="Auto-Submitted: auto-replied\r\n"))
-    box.append(make_mail(2, sender="andrei@ak3dstudio.com"))
+    # Our own sent mail coming back carries the loop header.
+    box.append(make_mail(2, sender="andrei@ak3dstudio.com", extra_headers="X-Mailbot-Loop: andrei@ak3dstudio.com\r\n"))
+    # The owner shares the bot's address here: their own mail (e.g. approving a draft) passes.
+    box.append(make_mail(3, sender="andrei@ak3dstudio.com"))
     Intake(config, database, box).run_once()
     with database.session() as session:
         rows = session.scalars(select(Message).order_by(Message.id)).all()
-    assert [r.status for r in rows] == ["screened", "screened"]
+    assert [r.status for r in rows] == ["screened", "screened", "accepted"]
     assert rows[0].screen_rule == "auto-reply" and "Auto-Submitted" in (rows[0].screen_reason or "")
-    assert rows[1].screen_rule == "own-mail"
+    assert rows[1].screen_rule == "loop"
 
 
 def test_more_than_the_hourly_limit_from_one_sender_is_screened(

@@ -29,6 +29,7 @@ from mailbot.rendering import (
     DraftContext,
     DraftInfo,
     ExtensionContext,
+    NoticeContext,
     Outcome,
     RefusalContext,
     ReminderContext,
@@ -38,6 +39,7 @@ from mailbot.rendering import (
     ResponseContext,
     SendFailedContext,
     UnknownKind,
+    WrongCodeContext,
     clean_subject,
     known_kinds,
     render,
@@ -72,7 +74,8 @@ def make_case(**changes: object) -> CaseSummary:
 
 
 CASE = make_case()
-CHALLENGE = Challenge(code="K7P-4QX-92M", expires_on=date(2025, 11, 17), valid_days=14)
+CHALLENGE = Challenge(code="K7P-4QX-92M", expires_on=date(2025, 11, 17), valid_days=14,
+                      token="q9ZtB3xK_2mN8vR4pLw7Ya")
 OUTCOME = Outcome(
     actions=("Deleted your customer account and order files.",),
     kept=("Invoices for your orders, until 5 April 2031, because UK tax law requires it.",),
@@ -123,6 +126,11 @@ def sample_context(kind: str, case: CaseSummary = CASE) -> object:
             BUSINESS, outbox_id=7, kind="ack_challenge", to_address="jane.doe@example.org",
             subject="Please confirm", attempts=3, reason="550 5.1.1 mailbox unavailable", case_reference="R-2025-0042",
         )
+    if spec.context is WrongCodeContext:
+        return WrongCodeContext(BUSINESS, dataclasses.replace(case, due_on=None), attempts_left=3)
+    if spec.context is NoticeContext:
+        return NoticeContext(BUSINESS, "locked", "[R-2025-0042]", "5 replies without the right code.", case,
+                             message_from="jane.doe@example.org", message_subject="Re: my data")
     raise AssertionError(f"no sample for {kind}")
 
 
@@ -193,6 +201,8 @@ def test_challenge_says_why_what_to_do_the_code_and_the_expiry() -> None:
             assert "reply to this email from the same address" in body
             assert "jane.doe@example.org" in body
             assert "keep this code" in body
+        # The token matches a reply whose threading headers were lost.
+        assert "[R-2025-0042 q9ZtB3xK_2mN8vR4pLw7Ya]" in render(kind, sample_context(kind)).subject
     first = flat(render("ack_challenge", sample_context("ack_challenge")).text)
     assert "within 14 days" in first
     assert "time limit for our answer starts when we receive your reply" in first

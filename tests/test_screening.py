@@ -159,6 +159,18 @@ def test_own_address_is_held_case_insensitively() -> None:
     assert verdict.rule == "own-mail"
 
 
+def test_the_owner_sharing_the_bot_address_passes_without_our_loop_header() -> None:
+    ctx = replace(CTX, owner_addresses=frozenset({"Andrei@AK3DStudio.com"}))
+    assert screen(person(from_address="andrei@ak3dstudio.com"), ctx).passed
+    # Our own outgoing copies carry the loop header and stay held.
+    verdict = screen(person("X-Mailbot-Loop: andrei@ak3dstudio.com\n", from_address="andrei@ak3dstudio.com"), ctx)
+    assert verdict.rule == "loop"
+    # A bot address that is not the owner's is still our own mail.
+    other = replace(CTX, own_addresses=frozenset({"bot@ak3dstudio.com"}),
+                    owner_addresses=frozenset({"andrei@ak3dstudio.com"}))
+    assert screen(person(from_address="bot@ak3dstudio.com"), other).rule == "own-mail"
+
+
 def test_loop_header_is_held() -> None:
     verdict = screen(person("x-mailbot-loop: ak3dstudio.com\n"), CTX)
     assert verdict.rule == "loop"

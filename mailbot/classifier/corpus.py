@@ -71,6 +71,25 @@ def split(examples: Sequence[Example], fraction: float, seed: int) -> tuple[tupl
     return train, heldout
 
 
+def is_validation(source: str, fraction: float, seed: int) -> bool:
+    """True if a training source is kept back to tune the decision thresholds (a second, independent hash)."""
+    digest = hashlib.sha256(f"{seed}:validation:{source}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def split_validation(
+    train: Sequence[Example], fraction: float, seed: int
+) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+    """(fit, validation) out of the training side of :func:`split`: whole sources again.
+
+    The thresholds that turn scores into labels are chosen on the validation part, so the
+    held-out figures of `evaluate` stay untouched by any choice made in training.
+    """
+    fit = tuple(e for e in train if not is_validation(e.source, fraction, seed))
+    validation = tuple(e for e in train if is_validation(e.source, fraction, seed))
+    return fit, validation
+
+
 def fingerprint(examples: Iterable[Example]) -> str:
     """A hash of the examples' content, stored with the model to tell which data built it."""
     h = hashlib.sha256()

@@ -28,6 +28,11 @@ _END = r"(?=[;,!?\n]|\.(?:\s|$)|\s+(?:and|but|please|thanks|und|bitte|et|merci|y
 _CORRECTIONS: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
     (re.compile(pattern, re.I), wrong, right)
     for pattern, wrong, right in (
+        # Block form, common in business mail: "You still have our old office:\n\n  Unit 4, ..."
+        # and "The correct address is:\n\n  9 Canal Wharf, ...": the value is the next line, commas and all.
+        (r"\byou (?:still )?have (?:me|my|our|it)(?: \w+){0,3}?(?: (?:as|at|down as|listed as))?\s*:\s*(?P<wrong>[^\n]{2,100}?)\s*(?=\n|$)", "wrong", ""),
+        (r"\b(?:the )?(?:correct|right|new|current|proper) (?:\w+ )?(?:address|name|e-?mail(?: address)?|phone number|number|postcode|details|spelling)"
+         r" (?:is|should be|would be|is now)\s*:\s*(?P<right>[^\n]{2,100}?)\s*(?=\n|$)", "", "right"),
         (r"\bfrom\s+['\"“]?(?P<wrong>[^\n;'\"”]{2,60}?)['\"”]?\s+to\s+['\"“]?(?P<right>[^\n;'\"”]{2,80}?)['\"”]?" + _END, "wrong", "right"),
         (r"\bvon\s+['\"„]?(?P<wrong>[^\n.;'\"“]{2,60}?)['\"“]?\s+(?:auf|in|zu)\s+['\"„]?(?P<right>[^\n;'\"“]{2,80}?)['\"“]?\s+(?:ändern|korrigieren|berichtigen)", "wrong", "right"),
         (r"\bnot\s+['\"“]?(?P<wrong>[^\n;,'\"”]{2,60}?)['\"”]?,?\s+but\s+['\"“]?(?P<right>[^\n;'\"”]{2,80}?)['\"”]?" + _END, "wrong", "right"),
@@ -37,6 +42,21 @@ _CORRECTIONS: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
         (r"\b(?:should be|should read|should say|is actually|correct (?:one|address|name|spelling) is|the right one is|muss|sollte|lautet richtig|doit être|devrait être|debe ser|debería ser|dovrebbe essere|deve essere|moet zijn|moet)\s+['\"“„]?(?P<right>[^\n;'\"”“]{2,80}?)['\"”“]?(?:\s+(?:lauten|heißen|sein))?" + _END, "", "right"),
         (r"\b(?:you have (?:me|it|my \w+(?: \w+)?) (?:down |listed |recorded |spelled )?as|(?:is|was) (?:listed|spelled|spelt|shown|written|recorded|stored) as|(?:says|shows|reads))\s+['\"“„]?(?P<wrong>[^\n;,'\"”“]{2,60}?)['\"”“]?" + _END, "wrong", ""),
     )
+)
+
+# For each pattern of _CORRECTIONS (same order), substrings of which one must occur for it to match.
+_CORRECTION_TRIGGERS: tuple[tuple[str, ...], ...] = (
+    ("you have", "you still have"),
+    ("correct", "right", "new", "current", "proper"),
+    ("from",),
+    ("von",),
+    ("not",),
+    ("nicht",),
+    ("instead of", "statt", "anstelle", "au lieu", "en lugar", "en vez", "invece", "anziché", "in plaats"),
+    ("wrong", "incorrect", "falsch", "inexact", "erróne", "incorrect", "sbagliat", "errat", "onjuist", "fout"),
+    ("should", "is actually", "correct", "right one", "muss", "sollte", "lautet", "doit", "devrait", "debe", "debería",
+     "dovrebbe", "deve", "moet"),
+    ("you have", "listed", "spelled", "spelt", "shown", "written", "recorded", "stored", "says", "shows", "reads"),
 )
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -152,7 +172,10 @@ def extract(text: str, *, rectification: bool = False) -> Details:
 def find_corrections(text: str) -> tuple[Correction, ...]:
     """The corrections stated in text ("from X to Y", "X instead of Y", "says X ... should be Y")."""
     found: list[tuple[int, int, str | None, str | None]] = []
-    for pattern, wrong_group, right_group in _CORRECTIONS:
+    lower = text.lower()
+    for (pattern, wrong_group, right_group), triggers in zip(_CORRECTIONS, _CORRECTION_TRIGGERS):
+        if not any(t in lower for t in triggers):
+            continue  # the expressions are slow on long mail; each needs one of its words
         for m in pattern.finditer(text):
             if any(start <= m.start() < end for start, end, _, _ in found):
                 continue
@@ -175,9 +198,22 @@ def find_corrections(text: str) -> tuple[Correction, ...]:
     return tuple(merged[:5])
 
 
+# Substrings without which _STATED_NAME cannot match: most mail has none, and the test is far
+# cheaper than the expression.
+_NAME_TRIGGERS = ("my name", "i am", "i'm", "mein name", "ich heiß", "je m'appelle", "mon nom", "me llamo",
+                  "mi nombre", "mi chiamo", "mijn naam", "ik heet")
+_NAME_FIELDS = ("name", "full name", "nom", "nombre", "nome", "naam")  # "Name: ..." at the start of a line
+
+
 def find_name(text: str) -> str | None:
     """A name the sender gives: "my name is ...", a "Name:" field, or the line after a sign-off."""
-    for m in _STATED_NAME.finditer(text):
+    lower = text.lower()
+    field = "\n" + lower
+    stated = (
+        _STATED_NAME.finditer(text)
+        if any(t in lower for t in _NAME_TRIGGERS) or any(f"\n{w}" in field for w in _NAME_FIELDS) else ()
+    )
+    for m in stated:
         name = m.group("name").strip()
         if name.split()[0].lower() not in _NOT_NAMES:
             return name

@@ -73,6 +73,25 @@ def newest_text(text: str) -> str:
     return "\n".join(kept)
 
 
+# A reply's subject that shows the thread is about a data-protection request.
+_DATA_THREAD = re.compile(
+    r"personal data|your data|my data|data request|subject access|\bsar\b|\bdsar\b|gdpr|privacy|your request|"
+    r"my request|deletion|erasure|\bdsgvo\b|datenschutz|auskunft|löschung|\brgpd\b|données|\bdatos\b|\bdati\b|"
+    r"\bavg\b|gegevens",
+    re.I,
+)
+
+
+def is_data_thread_reply(subject: str) -> bool:
+    """True if subject is a reply ("Re: ...") in a thread about a data-protection request.
+
+    The text of such a reply ("yes, same address, send whatever you've got") often means
+    nothing without the thread, and :func:`normalise` drops the old subject; the classifier
+    sends it to the owner rather than calling it ordinary with confidence.
+    """
+    return bool(subject and _SUBJECT_PREFIX.match(subject) and _DATA_THREAD.search(subject))
+
+
 def normalise(subject: str, text: str) -> str:
     """Subject and newest text joined as the classifier reads them, whitespace tidied, capped."""
     body = newest_text(text or "")

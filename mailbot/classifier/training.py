@@ -1,7 +1,12 @@
 """Train the classifier from classifiers/data and classifiers/config.cfg, and measure it.
 
-Training is deterministic: a fixed seed, a fixed example order, CPU only. The examples of a
-held-out share of source letters are never trained on; ``evaluate`` reports on them.
+Training is deterministic: a fixed seed, a fixed example order, CPU only. Three disjoint
+splits, each by whole source letter:
+
+- held out (``heldout_fraction``): never seen by training; ``evaluate`` reports on it;
+- validation (``validation_fraction`` of the rest): not fitted on; the decision thresholds are
+  chosen on it (``tune_decision``), so nothing in the shipped model was chosen on the held-out mail;
+- fit: everything else, what the text categoriser learns from.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailbot.classifier.corpus import Example, fingerprint, read_examples, split
+from mailbot.classifier.corpus import Example, fingerprint, read_examples, split, split_validation
 from mailbot.classifier.model import (
     DECISION_FILE,
     FOLLOW_UP,
@@ -23,11 +28,12 @@ from mailbot.classifier.model import (
     NONE,
     PROJECT_ROOT,
     RIGHTS,
+    Classification,
     ClassifierError,
     Decision,
     Model,
 )
-from mailbot.classifier.normalisation import model_text, normalise, tokens
+from mailbot.classifier.normalisation import is_data_thread_reply, model_text, normalise, tokens
 
 CLASSIFIERS_DIR = PROJECT_ROOT / "classifiers"
 DATA_DIR = CLASSIFIERS_DIR / "data"
@@ -50,7 +56,9 @@ class TrainingSettings:
     dropout: float = 0.1
     learn_rate: float = 0.002
     heldout_fraction: float = 0.2
+    validation_fraction: float = 0.15
     typo_copies: int = 1
+    tune_thresholds: bool = True
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class TrainResult:
     held_out: int
     fingerprint: str
     final_loss: float
+    validation: int = 0
+    decision: Decision = Decision()
 
 
 def read_config(path: Path = CONFIG_PATH) -> tuple[Any, TrainingSettings, Decision]:
@@ -93,7 +103,8 @@ def train(
     cfg, settings, decision = read_config(config_path)
     examples = read_examples(data_dir)
     train_set, heldout = split(examples, settings.heldout_fraction, settings.seed)
-    augmented = augment(train_set, settings.typo_copies, settings.seed)
+    fit_set, validation = split_validation(train_set, settings.validation_fraction, settings.seed)
+    augmented = augment(fit_set, settings.typo_copies, settings.seed)
 
     fix_random_seed(settings.seed)
     nlp = spacy.blank(cfg["nlp"]["lang"])
@@ -119,6 +130,10 @@ def train(
         if epoch % 5 == 4 or epoch == settings.epochs - 1:
             log(f"epoch {epoch + 1:>3}/{settings.epochs}  loss {loss:.4f}")
 
+    if settings.tune_thresholds and validation:
+        decision = tune_decision(Model(nlp, decision, {}), validation, decision)
+        log(f"thresholds tuned on {len(validation)} validation examples: threshold {decision.threshold}, "
+            f"uncertain_low {decision.uncertain_low}")
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -132,8 +147,9 @@ def train(
         "training": settings.__dict__,
         "data_fingerprint": fp,
         "config_sha256": hashlib.sha256(Path(config_path).read_bytes()).hexdigest()[:16],
-        "trained_on": len(train_set),
+        "trained_on": len(fit_set),
         "trained_on_with_augmentation": len(augmented),
+        "validation": len(validation),
         "held_out": len(heldout),
         "spacy_version": spacy.__version__,
     }
@@ -141,7 +157,41 @@ def train(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
-    return TrainResult(out_dir, len(train_set), len(heldout), fp, loss)
+    return TrainResult(out_dir, len(fit_set), len(heldout), fp, loss, len(validation), decision)
+
+
+# Candidate decision thresholds tried on the validation split.
+THRESHOLDS = tuple(round(0.15 + 0.05 * i, 2) for i in range(10))  # 0.15 .. 0.60
+UNCERTAIN_LOWS = tuple(round(0.02 * i, 2) for i in range(1, 11))  # 0.02 .. 0.20
+
+
+def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -> Decision:
+    """The thresholds that do best on the validation split (never on the held-out one).
+
+    ``threshold``: the candidate with the best macro-F1 (ties: nearest the configured value).
+    ``uncertain_low``: the highest candidate below it that still routes at least the goal share
+    of validation requests to a person (as a request or uncertain); the lowest if none does.
+    ``uncertain_high`` and ``rule_floor`` stay as configured.
+    """
+    from dataclasses import replace
+
+    joined = [normalise(e.subject, e.text) for e in validation]
+    docs = list(model.textcat.pipe(model.make_doc(model_text(t)) for t in joined))
+    threads = [is_data_thread_reply(e.subject) for e in validation]
+
+    def measure(decision: Decision) -> Evaluation:
+        model.decision = decision
+        results = [model._decide(doc, t, th) for doc, t, th in zip(docs, joined, threads)]
+        return score(validation, results)
+
+    best = max(THRESHOLDS, key=lambda t: (round(measure(replace(base, threshold=t)).macro_f1, 4),
+                                          -abs(t - base.threshold)))
+    tuned = replace(base, threshold=best)
+    lows = [low for low in UNCERTAIN_LOWS if low < best]
+    routed = [low for low in lows if measure(replace(tuned, uncertain_low=low)).routed_recall >= GOAL_REQUEST_RECALL]
+    tuned = replace(tuned, uncertain_low=max(routed) if routed else min(lows))
+    model.decision = tuned
+    return tuned
 
 
 def _cats(labels: Sequence[str]) -> dict[str, float]:
@@ -240,6 +290,11 @@ class Evaluation:
         return self.requests_routed / self.requests if self.requests else 1.0
 
     @property
+    def ordinary_uncertain_rate(self) -> float:
+        """Share of ordinary mail not called a request but marked uncertain (the owner looks at it)."""
+        return self.ordinary_uncertain / self.ordinary if self.ordinary else 0.0
+
+    @property
     def ordinary_fp_rate(self) -> float:
         """Share of ordinary mail wrongly called a request."""
         return self.ordinary_flagged / self.ordinary if self.ordinary else 0.0
@@ -248,8 +303,11 @@ class Evaluation:
         """(name, value, target, met) for each goal of the issue."""
         return [
             ("macro-F1", self.macro_f1, f">= {GOAL_MACRO_F1}", self.macro_f1 >= GOAL_MACRO_F1),
-            ("is_request recall", self.request_recall, f">= {GOAL_REQUEST_RECALL}",
-             self.request_recall >= GOAL_REQUEST_RECALL),
+            # The issue's definition: "a missed request is a legal failure -- when unsure, say
+            # uncertain and route to the owner". A request counts as found when it reaches a
+            # person: called a request, or marked uncertain. The strict figure is printed too.
+            ("is_request recall (routed)", self.routed_recall, f">= {GOAL_REQUEST_RECALL}",
+             self.routed_recall >= GOAL_REQUEST_RECALL),
             ("ordinary mail called request", self.ordinary_fp_rate, f"<= {GOAL_ORDINARY_FP}",
              self.ordinary_fp_rate <= GOAL_ORDINARY_FP),
         ]
@@ -257,12 +315,16 @@ class Evaluation:
 
 def evaluate(model: Model, examples: Sequence[Example]) -> Evaluation:
     """Score model on examples: per label, a confusion table, request recall, false alarms."""
+    return score(examples, model.classify_many([(e.subject, e.text) for e in examples]))
+
+
+def score(examples: Sequence[Example], results: Sequence[Classification]) -> Evaluation:
+    """The figures of results against the labels of examples (same order)."""
     labels = (*RIGHTS, FOLLOW_UP, NONE)
     counts = {label: [0, 0, 0] for label in labels}
     confusion = {gold: {pred: 0 for pred in labels} for gold in labels}
     requests = found = routed = ordinary = flagged = unsure = 0
     errors = []
-    results = model.classify_many([(e.subject, e.text) for e in examples])
     for e, result in zip(examples, results):
         gold, pred = set(e.labels) or {NONE}, set(result.labels)
         for label in labels:

@@ -8,10 +8,12 @@ import sys
 from collections.abc import Sequence
 
 from mailbot import __version__
-from mailbot.cli import cases, classifier, database, deadline, outbox, quarantine, run
+from mailbot.cli import (
+    cases, classifier, database, deadline, drafts, outbox, quarantine, retention, run, status,
+)
 from mailbot.errors import MailbotError
 
-COMMANDS = (run, database, quarantine, classifier, deadline, cases, outbox)
+COMMANDS = (run, status, database, quarantine, classifier, deadline, cases, outbox, drafts, retention)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from mailbot import cases
+from mailbot import cases, workflow
 from mailbot.casework import clock_running
 from mailbot.cli.common import load, open_db
 from mailbot.config import Config
@@ -18,14 +18,8 @@ from mailbot.models import Case, Challenge
 Deliver = Callable[[Session, Config, Sequence[cases.Outgoing]], None]
 
 
-def _not_wired(_session: Session, _config: Config, outgoing: Sequence[cases.Outgoing]) -> None:
-    """Until the outbox is wired in, say what would be sent."""
-    for out in outgoing:
-        print(f"(not sent: no outbox configured) {out.kind} to {out.to}")
-
-
-deliver: Deliver = _not_wired
-"""Queues what a command decided to send; the service replaces it with the outbox."""
+deliver: Deliver = workflow.queue_all
+"""Queues (or drafts, per [responses]) what a command decided to send."""
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

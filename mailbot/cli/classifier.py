@@ -71,8 +71,9 @@ def train(args: argparse.Namespace) -> int:
     )
     print(
         f"model written to {result.model_dir} in {time.perf_counter() - started:.1f} s: "
-        f"{result.trained_on} examples trained on, {result.held_out} held out "
-        f"(data {result.fingerprint})"
+        f"{result.trained_on} examples trained on, {result.validation} for tuning the thresholds "
+        f"(threshold {result.decision.threshold}, uncertain_low {result.decision.uncertain_low}), "
+        f"{result.held_out} held out (data {result.fingerprint})"
     )
     return 0
 
@@ -85,7 +86,8 @@ def evaluate(args: argparse.Namespace) -> int:
     examples = training.heldout_examples(args.data or training.DATA_DIR, args.train_config or training.CONFIG_PATH)
     ev = training.evaluate(model, examples)
     print(f"held-out split: {ev.n} messages ({ev.requests} requests, {ev.ordinary} ordinary), "
-          "never seen in training (split by source letter)\n")
+          "never seen in training (split by source letter); the decision thresholds were chosen "
+          "on a separate validation split of the training sources\n")
     print(f"{'label':<18} {'precision':>9} {'recall':>7} {'F1':>6} {'support':>8}")
     for s in ev.per_label:
         print(f"{s.label:<18} {s.precision:>9.3f} {s.recall:>7.3f} {s.f1:>6.3f} {s.support:>8}")
@@ -95,10 +97,15 @@ def evaluate(args: argparse.Namespace) -> int:
     print(" " * 18 + "".join(f"{short[p]:>8}" for p in labels))
     for gold in labels:
         print(f"{gold:<18}" + "".join(f"{ev.confusion[gold][p]:>8}" for p in labels))
-    print(f"\nis_request recall {ev.request_recall:.3f} ({ev.requests_found}/{ev.requests}); "
-          f"with uncertain ones routed to the owner {ev.routed_recall:.3f} ({ev.requests_routed}/{ev.requests})")
-    print(f"ordinary mail called a request {ev.ordinary_fp_rate:.3f} ({ev.ordinary_flagged}/{ev.ordinary}); "
-          f"marked uncertain {ev.ordinary_uncertain}/{ev.ordinary}")
+    print("\nis_request recall: share of real requests that reach a person.")
+    print(f"  routed (is_request, or uncertain and so sent to the owner): {ev.routed_recall:.3f} "
+          f"({ev.requests_routed}/{ev.requests})  <- the goal")
+    print(f"  strict (is_request alone):                                 {ev.request_recall:.3f} "
+          f"({ev.requests_found}/{ev.requests})")
+    print(f"ordinary mail called a request (is_request true): {ev.ordinary_fp_rate:.3f} "
+          f"({ev.ordinary_flagged}/{ev.ordinary})  <- the goal")
+    print(f"ordinary mail only marked uncertain (owner glances at it, not a goal): {ev.ordinary_uncertain_rate:.3f} "
+          f"({ev.ordinary_uncertain}/{ev.ordinary})")
     print("\ngoals")
     met_all = True
     for name, value, target, met in ev.goals():

@@ -21,6 +21,7 @@ EXPLAIN = {
     "unknown": "an attempt was interrupted; mailbot looks for its copy in the mailbox before any retry",
     "sent": "accepted by the SMTP server",
     "failed": "refused for good; the owner was told; 'mailbot outbox retry N' queues it again",
+    "cancelled": "a draft the owner rejected; never sent",
 }
 
 

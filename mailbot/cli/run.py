@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
-import signal
-import threading
-from types import FrameType
 
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import func, select
 
 from mailbot.cli.common import load, open_db
 from mailbot.config import Config
@@ -18,6 +17,9 @@ from mailbot.db import Database
 from mailbot.intake import Classify, Intake, PassReport
 from mailbot.mailbox import create_mailbox
 from mailbot.message import ParsedMessage
+from mailbot.models import OutboxMessage
+from mailbot.sender import Sender
+from mailbot.service import process_new, run_service
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +36,18 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         description=(
             "Watch the contact mailbox and record every new message exactly once: machine mail "
             "(bounces, auto-replies, lists, our own mail) is screened out, unreadable mail goes to "
-            "the quarantine, and each request is classified. Runs until SIGINT or SIGTERM. "
+            "the quarantine, and each request is classified and handled (cases, replies). "
+            "The long-running mode also sends the outbox, reminds the owner of deadlines, sends the "
+            "daily digest and applies retention, in one process, until SIGINT or SIGTERM. "
             "Without --config or MAILBOT_CONFIG it runs on the embedded demo: the sample mails "
             "shipped with mailbot, no mail server needed."
         ),
     )
     parser.add_argument("--once", action="store_true",
-                        help="process what is new, print what was recorded, and exit")
+                        help="record what is new, handle it (cases, replies queued or drafted), print it, "
+                             "and exit; nothing is sent unless --send is given")
+    parser.add_argument("--send", action="store_true",
+                        help="with --once: also try to send the queued mail once through [smtp]")
     parser.set_defaults(func=run)
 
 
@@ -59,33 +66,62 @@ def _classifier() -> Classify | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the intake once, or until a signal arrives."""
+    """Run one pass (--once), or the whole service until a signal arrives."""
     config = load(args, allow_demo=True)
     demo = args.config is None and config.path.name == "demo.toml"
     db = _database(config, demo)
-    intake = Intake(config, db, create_mailbox(config), classify=_classifier())
     console = Console()
     if demo:
         console.print(
             f"[bold]Embedded demo[/]: reading the sample mails in {config.mailbox.path}\n"
             f"database: {config.database_url.removeprefix('sqlite:///')}"
         )
-    if args.once:
-        report = intake.run_once()
-        _print_report(console, report, db)
+    if not args.once:
+        if args.send:
+            console.print("--send only goes with --once: the service always sends")
+            return 2
+        run_service(config, db, classify=_classifier())
         return 0
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s, stopping after the current step", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    log.info("watching %s", intake.mailbox.key)
-    intake.run(stop)
-    log.info("stopped cleanly")
+    intake = Intake(config, db, create_mailbox(config), classify=_classifier())
+    report = intake.run_once()
+    _print_report(console, report, db)
+    workflow = process_new(db, config)
+    _print_workflow(console, workflow)
+    if args.send:
+        delivery = asyncio.run(Sender(db, config).deliver_due())
+        console.print(f"Sending: {len(delivery.sent)} sent, {len(delivery.deferred)} deferred, "
+                      f"{len(delivery.failed)} failed, {len(delivery.unknown)} unknown.")
+    _print_outbox(console, db, sent=args.send)
     return 0
+
+
+def _print_workflow(console: Console, workflow: object | None) -> None:
+    """What the workflow did with the new mail, one line per action."""
+    if workflow is None:
+        console.print("The workflow stage (cases and replies) is not installed; messages wait unhandled.")
+        return
+    lines = getattr(workflow, "lines", ())
+    if not lines:
+        console.print("Workflow: nothing new to handle.")
+        return
+    console.print("[bold]Workflow[/]:")
+    for line in lines:
+        console.print(f"  {line}", markup=False, highlight=False)
+
+
+def _print_outbox(console: Console, db: Database, *, sent: bool) -> None:
+    """The outbox by state, and how to send what waits."""
+    with db.session() as session:
+        counts = dict(session.execute(  # type: ignore[arg-type]
+            select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all())
+    if not counts:
+        return
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    console.print(f"Outbox: {summary}.")
+    if counts.get("queued") and not sent:
+        console.print("Queued mail was not sent: `mailbot run` sends it (or `mailbot run --once --send`).")
+    if counts.get("draft"):
+        console.print("Drafts wait for the owner's approval.")
 
 
 def _database(config: Config, demo: bool) -> Database:

@@ -1,0 +1,187 @@
+"""End to end against the real servers: Dovecot (IMAP) in, aiosmtpd (SMTP) out.
+
+request APPENDed → Intake.run_once → workflow.process_new → Sender.deliver_due →
+the challenge arrives; the requester's reply (built from the received challenge,
+quoting it) → verified; the owner's email approval of the resulting draft →
+the confirmation is delivered. Forged and wrong replies never verify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email.policy
+import email.utils
+import json
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from mailbot import workflow
+from mailbot.clock import FakeClock
+from mailbot.config import Config, parse_config
+from mailbot.db import Database
+from mailbot.imap import ImapMailbox
+from mailbot.intake import Intake
+from mailbot.message import ParsedMessage
+from mailbot.models import Case, Message
+from mailbot.sender import Sender
+from tests.dovecot import DovecotServer
+from tests.smtpd import SmtpServer, smtp_server  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.imap
+
+OWNER = "andrei@ak3dstudio.com"  # owner, bot and contact share one address, as shipped
+ALICE = "alice@example.org"
+BOB = "bob@example.net"
+MALLORY = "mallory@example.com"
+
+
+def classify(msg: ParsedMessage) -> str:
+    """A stand-in for the trained classifier (another stage): a new mail about personal data is a request."""
+    asks = "personal data" in msg.new_text.lower() and not msg.in_reply_to
+    label = ["access"] if asks else ["none"]
+    return json.dumps({"is_request": asks, "labels": label, "uncertain": False})
+
+
+@dataclasses.dataclass
+class Rig:
+    """Both servers and one pass of every stage."""
+
+    config: Config
+    database: Database
+    dovecot: DovecotServer
+    smtp: SmtpServer
+
+    def deliver(self, raw: bytes) -> None:
+        self.dovecot.append(raw)
+
+    def run(self) -> workflow.WorkflowReport:
+        """Intake, workflow, sender: what `mailbot run --once` does."""
+        mailbox = ImapMailbox(self.config.mailbox, self.config.intake.max_message_size)
+        Intake(self.config, self.database, mailbox, classify=classify).run_once()
+        report = workflow.process_new(self.database, self.config)
+        asyncio.run(Sender(self.database, self.config).deliver_due())
+        return report
+
+    def received(self, to: str) -> list[EmailMessage]:
+        """What the SMTP server accepted addressed To `to` (not the bot's hidden envelope copies)."""
+        found = []
+        for got in self.smtp.handler.received:
+            msg = BytesParser(policy=email.policy.default).parsebytes(got.content)
+            assert isinstance(msg, EmailMessage)
+            if to in got.rcpt_tos and to in str(msg["To"]):
+                found.append(msg)
+        return found
+
+    def case_state(self, address: str) -> str:
+        with self.database.session() as session:
+            case = session.scalar(select(Case).where(Case.requester_address == address))
+            assert case is not None
+            return case.state
+
+
+@pytest.fixture
+def rig(tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer,  # noqa: F811
+        sqlite_database: Database, fake_clock: FakeClock) -> Rig:
+    config = parse_config({
+        "mailbox": {"source": "imap", "username": dovecot.user},
+        "smtp": {"host": "127.0.0.1", "port": smtp_server.port, "security": "none", "timeout": 5},
+        "bot": {"address": OWNER, "name": "AK3D Studio"},
+        "owner": {"email": OWNER},
+        "business": {"name": "AK3D Studio"},
+        # The confirmation waits for the owner, so the run ends with an approval by email.
+        "responses": {"identity_confirmed": "draft"},
+    }, tmp_path / "mailbot.toml")
+    config = dataclasses.replace(config, mailbox=dovecot.mailbox_config())
+    # Like a real MTA: what is sent to the bot's own address lands in its INBOX.
+    smtp_server.handler.own_address = OWNER
+    smtp_server.handler.deliver_own_copy = dovecot.append
+    return Rig(config, sqlite_database, dovecot, smtp_server)
+
+
+def new_mail(sender: str, subject: str, body: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = OWNER
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.formatdate()
+    msg["Message-ID"] = email.utils.make_msgid(domain=sender.split("@")[1])
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def reply_to(parent: EmailMessage, sender: str, new_text: str, *, subject: str | None = None,
+             thread: bool = True, quote: bool = True) -> bytes:
+    """A reply as a mail client writes it: new text on top, the parent quoted below (unless not quote)."""
+    lines = parent.get_body(("plain",)).get_content().splitlines() if quote else []
+    quoted = "\n".join(f"> {line}" for line in lines)
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = OWNER
+    msg["Subject"] = subject if subject is not None else f"Re: {parent['Subject']}"
+    msg["Date"] = email.utils.formatdate()
+    msg["Message-ID"] = email.utils.make_msgid(domain=sender.split("@")[1])
+    if thread:
+        msg["In-Reply-To"] = parent["Message-ID"]
+        msg["References"] = f"{parent.get('References', '')} {parent['Message-ID']}".strip()
+    msg.set_content(f"{new_text}\n\nOn Mon, 4 May 2026 at 10:00, AK3D Studio wrote:\n{quoted}\n")
+    return msg.as_bytes()
+
+
+def test_request_challenge_reply_approval_and_delivery(rig: Rig) -> None:
+    rig.deliver(new_mail(ALICE, "My data", "Please send me a copy of my personal data."))
+    rig.run()
+    [challenge] = rig.received(ALICE)
+    assert challenge["Auto-Submitted"] == "auto-replied"
+    with rig.database.session() as session:
+        case = session.scalars(select(Case)).one()
+        token, code = case.challenges[-1].token, case.challenges[-1].code
+    assert case.reference in challenge["Subject"] and token in challenge["Subject"]
+
+    # The requester replies; the code is only in the quoted challenge.
+    rig.deliver(reply_to(challenge, ALICE, "Yes, that was me."))
+    rig.run()
+    assert rig.case_state(ALICE) == "verified"
+    assert len(rig.received(ALICE)) == 1  # the confirmation is a draft: nothing more yet
+    [draft_mail] = rig.received(OWNER)
+    assert "to approve" in draft_mail["Subject"]
+
+    # The bot's own copies came back into the INBOX and were screened, not answered.
+    with rig.database.session() as session:
+        screened = session.scalars(select(Message).where(Message.status == "screened")).all()
+        assert screened and {m.screen_rule for m in screened} == {"loop"}
+
+    # The owner (same address as the bot) approves by replying.
+    rig.deliver(reply_to(draft_mail, OWNER, "approve"))
+    report = rig.run()
+    assert "approved by email" in str(report)
+    confirmation = rig.received(ALICE)[-1]
+    assert "confirmed" in confirmation["Subject"] and confirmation["Auto-Submitted"] is None
+    assert code not in confirmation.get_body(("plain",)).get_content()
+
+
+def test_forged_wrong_and_stranger_replies_never_verify(rig: Rig) -> None:
+    rig.deliver(new_mail(BOB, "Delete me", "Please delete my personal data."))
+    rig.run()
+    [challenge] = rig.received(BOB)
+    with rig.database.session() as session:
+        code = session.scalars(select(Case)).one().challenges[-1].code
+
+    # Someone else replies with the right code: it does not count.
+    rig.deliver(reply_to(challenge, MALLORY, f"code {code}"))
+    # A forged reply: no threading headers and no token in the subject, so it answers no
+    # challenge, even though it quotes the code (it joins Bob's case as a follow-up).
+    rig.deliver(reply_to(challenge, BOB, "here it is", subject="Re: my request", thread=False))
+    # Bob himself, with a wrong code (and without quoting ours).
+    rig.deliver(reply_to(challenge, BOB, "000000", subject="Re: code", quote=False))
+    report = str(rig.run())
+    assert rig.case_state(BOB) == "awaiting_identity"
+    assert "identity reply, wrong_sender" in report and "identity reply, wrong_code" in report
+    assert "joined" in report
+    assert rig.received(MALLORY) == []
+    kinds = [m["Subject"] for m in rig.received(BOB)]
+    assert any("did not contain the code" in s for s in kinds)
