@@ -23,6 +23,7 @@ from mailbot.service import process_new, run_service
 
 log = logging.getLogger(__name__)
 
+TABLE_ROWS = 50
 STATUS_STYLE = {
     "accepted": "green", "screened": "yellow", "oversize": "magenta",
     "quarantined": "red", "duplicate": "dim",
@@ -143,13 +144,16 @@ def _print_report(console: Console, report: PassReport, db: Database) -> None:
     table = Table(show_lines=False)
     for col in ("#", "status", "from", "subject", "detail"):
         table.add_column(col, overflow="fold")
-    for o in new:
+    for o in new[:TABLE_ROWS]:
         style = STATUS_STYLE.get(o.status, "")
         table.add_row(
             str(o.record_id or ""), f"[{style}]{o.status}[/]", o.sender or "?",
             o.subject[:60], o.detail[:80],
         )
     console.print(table)
+    if len(new) > TABLE_ROWS:
+        # A table of thousands of rows helps nobody and costs more than the ingest itself.
+        console.print(f"... and {len(new) - TABLE_ROWS} more (each is in the log above)")
     summary = ", ".join(
         f"{n} {status}" for status in ("accepted", "screened", "oversize", "quarantined", "duplicate")
         if (n := report.count(status))  # type: ignore[arg-type]
