@@ -11,7 +11,6 @@ opens its own short connection: they are rare (one or two per message).
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -22,6 +21,7 @@ from imapclient.exceptions import IMAPClientError
 
 from mailbot.config import MailboxConfig
 from mailbot.errors import MailboxError
+from mailbot.imap import open_client
 
 
 class SentCopies(Protocol):
@@ -59,17 +59,8 @@ class ImapCopies:
         """A logged-in client, logged out afterwards; IMAP failures become MailboxError."""
         cfg = self.config
         where = f"IMAP {cfg.username}@{cfg.host}:{cfg.port}"
+        client = open_client(cfg)
         try:
-            client = IMAPClient(
-                cfg.host, port=cfg.port, ssl=cfg.security == "ssl",
-                ssl_context=ssl.create_default_context(), timeout=cfg.timeout,
-            )
-        except (OSError, IMAPClientError) as exc:
-            raise MailboxError(f"{where} is unreachable: {exc}") from exc
-        try:
-            if cfg.security == "starttls":
-                client.starttls(ssl.create_default_context())
-            client.login(cfg.username, cfg.password)
             yield client
         except (OSError, IMAPClientError) as exc:
             raise MailboxError(f"{where}: {exc}") from exc

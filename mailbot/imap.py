@@ -442,3 +442,15 @@ class ImapMailbox:
         with self._guard("polling for new mail (NOOP)") as client:
             client.noop()
         return True
+
+
+def open_client(config: MailboxConfig) -> IMAPClient:
+    """A connected, logged-in client as configured; failures become MailboxError with a hint."""
+    box = ImapMailbox(config, max_message_size=0)
+    client = box._connect()
+    try:
+        box._login(client)
+    except MailboxError:
+        box._shutdown(client)
+        raise
+    return client
