@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mailbot import clock, reminders, retention
 from mailbot.config import Config
@@ -53,12 +53,17 @@ STOP_GRACE_SECONDS = 30.0
 def beat(db: Database, name: str, detail: str = "", now: datetime | None = None) -> None:
     """Record that part `name` of the service was alive now (read by `mailbot status`)."""
     when = now or clock.now()
+    touch = update(Heartbeat).where(Heartbeat.name == name).values(at=when, detail=detail)
     with db.session() as session:
-        row = session.get(Heartbeat, name)
-        if row is None:
+        if session.execute(touch).rowcount:
+            return
+    try:
+        with db.session() as session:
             session.add(Heartbeat(name=name, at=when, detail=detail))
-        else:
-            row.at, row.detail = when, detail
+    except IntegrityError:
+        # Jobs run concurrently at start: another one inserted this row first; update it instead.
+        with db.session() as session:
+            session.execute(touch)
 
 
 def heartbeats(db: Database) -> dict[str, Heartbeat]:
