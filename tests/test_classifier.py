@@ -326,3 +326,147 @@ def test_confident_ordinary_mail_skips_details() -> None:
     result = classify("Where is my order?", "Hi, order AK-10234 hasn't arrived yet. Can you check the tracking?")
     assert not result.is_request and not result.uncertain
     assert result.details.order_numbers == ()
+
+
+def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
+    """BowScorer computes what spaCy's textcat_multilabel computes, without building a Doc."""
+    from spacy.tokens import Doc
+
+    from mailbot.classifier import corpus, training
+    from mailbot.classifier.normalisation import features
+
+    model = load_model()
+    assert model.bow is not None, "the shipped model is a unigram bag of words: the fast path must apply"
+    for e in corpus.read_examples(training.DATA_DIR)[::7]:
+        _, feats = features(normalise(e.subject, e.text))
+        fast = model.bow.scores(feats)
+        doc = model.textcat(Doc(model.nlp.vocab, words=feats))
+        for label, score in doc.cats.items():
+            assert fast[label] == pytest.approx(score, abs=1e-5), (e.id, label)
+    assert set(model.bow.scores([]).values()) == {0.0}  # spaCy scores an empty doc 0
+
+
+def test_features_count_each_word_once_and_read_the_opening() -> None:
+    """The model reads each distinct word once, from the first MODEL_CHARS characters; rules read all words."""
+    from mailbot.classifier.normalisation import MODEL_CHARS, features
+
+    words, feats = features("delete delete delete my data")
+    assert words == ["delete", "delete", "delete", "my", "data"]
+    assert feats.count("delete") == 1 and "delet" in feats  # the stem of a long word comes too
+    long_text = "hello " * (MODEL_CHARS // 6) + "zebrafish"
+    words, feats = features(long_text)
+    assert "zebrafish" in words and "zebrafish" not in feats
+
+
+def test_per_label_thresholds_and_request_low_decide() -> None:
+    """A label's own threshold overrides the common one; request_low routes a doubtful mail to the owner."""
+    from dataclasses import replace
+
+    from mailbot.classifier.model import ANY_REQUEST, MODEL_LABELS, Decision
+
+    model = load_model()
+    saved = model.decision
+    scores = dict.fromkeys(MODEL_LABELS, 0.01) | {"portability": 0.3, ANY_REQUEST: 0.5}
+    try:
+        model.decision = Decision(threshold=0.5, uncertain_low=0.4, request_low=1.0)
+        result = model._decide(scores, ["hi"], "hi")
+        assert not result.is_request and not result.uncertain
+        model.decision = replace(model.decision, thresholds={"portability": 0.25})
+        assert model.decision.threshold_of("portability") == 0.25 and model.decision.threshold_of("access") == 0.5
+        result = model._decide(scores, ["hi"], "hi")
+        assert result.labels == ("portability",) and result.is_request
+        model.decision = Decision(threshold=0.5, uncertain_low=0.4, request_low=0.45)
+        result = model._decide(scores, ["hi"], "hi")
+        assert not result.is_request and result.uncertain
+        assert ANY_REQUEST not in result.scores and ANY_REQUEST not in result.to_json()["scores"]
+    finally:
+        model.decision = saved
+
+
+def test_committed_decision_has_tuned_values() -> None:
+    """The shipped thresholds come from the validation split and are stored with the model."""
+    from mailbot.classifier.model import DEFAULT_MODEL_DIR
+
+    meta = json.loads((DEFAULT_MODEL_DIR / "mailbot.json").read_text())
+    decision = load_model().decision
+    assert 0 < decision.uncertain_low < decision.threshold <= 1
+    assert all(0 < t < 1 for t in decision.thresholds.values())
+    assert meta["decision"]["request_low"] == decision.request_low
+    assert meta["decision"]["thresholds"] == decision.thresholds
+
+
+@pytest.mark.parametrize(
+    ("subject", "text", "label"),
+    [
+        ("", "Please keep my records as they are but don't use them for anything until my dispute is settled. "
+             "Do not delete them.", "restriction"),
+        ("", "Please export all my account data as a JSON file.", "portability"),
+        ("", "I no longer agree to you using my photo in your shop window.", "withdraw_consent"),
+        ("", "I'd like my customer profile and order history erased.", "erasure"),
+        ("", "How did you get hold of my phone number?", "access"),
+        ("Werbung", "Ich bin nicht mehr damit einverstanden, dass ihr meine Fotos für Werbung nutzt.", "withdraw_consent"),
+        ("photos", "Je ne suis plus d'accord que vous montriez ma figurine sur votre page Facebook.", "withdraw_consent"),
+        ("datos", "Quiero recibir mis datos en formato estructurado y legible por máquina.", "portability"),
+        ("gegevens", "Beperk de verwerking van mijn gegevens tot de fout in mijn adres is hersteld, maar verwijder niets.",
+         "restriction"),
+    ],
+)
+def test_more_phrasings_in_several_languages(subject: str, text: str, label: str) -> None:
+    """Plain wording of the sparser rights, in English and the other languages."""
+    result = classify(subject, text)
+    assert result.is_request or result.uncertain, result
+    assert label in result.labels, result
+
+
+def test_negated_deletion_is_not_erasure() -> None:
+    """'please don't delete my data' asks for the opposite of erasure."""
+    from mailbot.classifier import rules
+    from mailbot.classifier.normalisation import features
+
+    model = load_model()
+    for text in ("Please don't delete my data, I still need the invoices.",
+                 "Bitte verwenden Sie meine Daten nicht mehr, aber nicht löschen."):
+        joined = normalise("", text)
+        hits = model.rules.apply(features(joined)[0], joined)
+        assert "erasure" not in rules.labels_of(hits), (text, hits)
+
+
+def test_access_phrase_governed_by_another_right_is_dropped() -> None:
+    """'the details you hold about me are incorrect' asks for rectification, not a copy."""
+    from mailbot.classifier import rules
+    from mailbot.classifier.normalisation import features
+
+    model = load_model()
+    for text in ("Some of the details you hold about me are incorrect.",
+                 "Vorrei che eliminaste il mio account e tutte le informazioni che avete su di me."):
+        joined = normalise("", text)
+        assert "access" not in rules.labels_of(model.rules.apply(features(joined)[0], joined)), text
+
+
+def test_long_template_letter_is_not_every_right() -> None:
+    """A long formal letter for one right is not scored as every right it mentions in passing."""
+    letter = (
+        "Dear Sir or Madam,\n\nI hereby request the rectification of inaccurate personal data concerning me. "
+        "Please make the following change: my surname is Whitfield, not Whitfeld.\n\n"
+        + "If you have disclosed my data to recipients, please inform them of this rectification and tell me "
+          "who they are. Please confirm the change in writing within one month.\n" * 6
+        + "\nYours faithfully,\nJane Whitfield"
+    )
+    result = classify("Request for rectification", letter)
+    assert "rectification" in result.labels
+    assert not {"objection", "withdraw_consent", "erasure"} & set(result.labels), result
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("trade account", "Do you offer trade accounts for schools? We would order about 40 prints a term."),
+        ("review", "Could you remove the review I wrote on the fox? I meant to post it on the owl."),
+        ("Re: delivery", "Great, thanks a lot!"),
+        ("Bestellung", "Könnt ihr bei meiner Bestellung noch die Farbe auf Weiß ändern?"),
+        ("Commande", "Pouvez-vous ajouter un deuxième porte-clés à ma commande ?"),
+    ],
+)
+def test_more_hard_negatives(subject: str, text: str) -> None:
+    """Studio mail with request-like words, in English and other languages, is not a request."""
+    assert not classify(subject, text).is_request

@@ -124,3 +124,25 @@ def test_validation_split_is_carved_from_training_sources_only() -> None:
     assert not val_sources & {e.source for e in heldout}
     meta = json.loads((DEFAULT_MODEL_DIR / "mailbot.json").read_text())
     assert meta["validation"] == len(validation) and meta["held_out"] == len(heldout)
+
+
+def test_evaluate_command_measures_the_validation_split(capsys: pytest.CaptureFixture[str]) -> None:
+    """`evaluate --split validation` measures the tuning split and says that its figures flatter."""
+    code = main(["classifier", "evaluate", "--split", "validation"])
+    out = capsys.readouterr().out
+    assert code in (0, 1)
+    assert out.startswith("validation split:") and "flatter" in out
+    _, settings, _ = training.read_config()
+    assert f"{len(training.validation_examples())} messages" in out
+
+
+def test_model_learns_the_internal_any_request_label_but_does_not_report_it() -> None:
+    """The pooled "any right" label is trained and stored, never part of the reported labels."""
+    from mailbot.classifier import load_model
+    from mailbot.classifier.model import ANY_REQUEST
+
+    model = load_model()
+    assert ANY_REQUEST in model.textcat.labels
+    assert ANY_REQUEST not in MODEL_LABELS
+    result = model.classify("data", "Please send me a copy of my personal data.")
+    assert ANY_REQUEST not in result.scores and ANY_REQUEST not in result.labels

@@ -118,6 +118,7 @@ _SIGN_OFF = re.compile(
     r"met vriendelijke groet(?:en)?|vriendelijke groet(?:en)?|groeten|groetjes|hartelijke groet)[,.!]?\s*$",
     re.I,
 )
+_SIGN_OFF_MAX = 40  # characters: the longest sign-off line ("met vriendelijke groeten,") with room to spare
 _NAME_LINE = re.compile(r"^\s*(?P<name>" + _NAME_WORDS + r")\s*$")
 # Words that look like a name after "I am" but describe a state.
 _NOT_NAMES = frozenset(
@@ -219,7 +220,8 @@ def find_name(text: str) -> str | None:
             return name
     lines = text.split("\n")
     for i, line in enumerate(lines):
-        if _SIGN_OFF.match(line):
+        # A sign-off is a short line; the expression is costly on each line of a long letter.
+        if len(line) <= _SIGN_OFF_MAX and _SIGN_OFF.match(line):
             for nxt in lines[i + 1:i + 3]:
                 if nxt.strip():
                     m = _NAME_LINE.match(nxt)

@@ -18,8 +18,9 @@ from typing import Any
 
 from mailbot.classifier import details as details_mod
 from mailbot.classifier import language
+from mailbot.classifier.bow import BowScorer
 from mailbot.classifier.details import Details
-from mailbot.classifier.normalisation import is_data_thread_reply, model_text, normalise, tokens
+from mailbot.classifier.normalisation import features, is_data_thread_reply, normalise, tokens
 from mailbot.classifier.rules import RuleHit, RuleSet
 from mailbot.errors import MailbotError
 from spacy.tokens import Doc
@@ -30,7 +31,13 @@ RIGHTS: tuple[str, ...] = (
 )
 FOLLOW_UP = "follow_up"
 NONE = "none"
-MODEL_LABELS: tuple[str, ...] = (*RIGHTS, FOLLOW_UP)  # what the text categoriser scores
+MODEL_LABELS: tuple[str, ...] = (*RIGHTS, FOLLOW_UP)  # what the text categoriser scores and we report
+# An internal label the text categoriser also learns: "exercises any right". It pools the
+# examples of all rights, so it knows the wording requests share ("my data", "about me",
+# "mijn gegevens") even where a right's own examples are few; it only decides `uncertain`
+# and is never reported.
+ANY_REQUEST = "_request"
+TRAINED_LABELS: tuple[str, ...] = (*MODEL_LABELS, ANY_REQUEST)
 ALL_LABELS: tuple[str, ...] = (*MODEL_LABELS, NONE)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +52,25 @@ class ClassifierError(MailbotError):
 
 @dataclass(frozen=True)
 class Decision:
-    """How scores become labels: thresholds stored with the model at training time."""
+    """How scores become labels: thresholds stored with the model at training time.
+
+    ``thresholds`` holds a label's own threshold where the validation split showed that one
+    differs from the common ``threshold`` (sparse labels often score lower); other labels use
+    ``threshold``.
+    """
 
     threshold: float = 0.5
     uncertain_low: float = 0.2
     uncertain_high: float = 0.65
     rule_floor: float = 0.9
+    thresholds: dict[str, float] = field(default_factory=dict, hash=False)
+    # A mail below every threshold is marked uncertain when its ANY_REQUEST score reaches this
+    # (1.0: never, as for a model without that label).
+    request_low: float = 1.0
+
+    def threshold_of(self, label: str) -> float:
+        """The score at or above which label is given."""
+        return self.thresholds.get(label, self.threshold)
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,7 @@ class Model:
         self.meta = meta
         self.rules = RuleSet(nlp.vocab, self.make_doc)
         self.textcat = nlp.get_pipe("textcat_multilabel")
+        self.bow = BowScorer.of(self.textcat)
         missing = set(MODEL_LABELS) - set(self.textcat.labels)
         if missing:
             raise ClassifierError(
@@ -105,39 +126,51 @@ class Model:
             )
 
     def make_doc(self, text: str) -> Doc:
-        """A spaCy Doc of text split by :func:`tokens` (what training and the rules use)."""
+        """A spaCy Doc of text split by :func:`tokens` (what training uses)."""
         return Doc(self.nlp.vocab, words=tokens(text))
+
+    def model_scores(self, words: list[str], feats: list[str]) -> dict[str, float]:
+        """The text categoriser's score of each label for a mail's words and features.
+
+        The bag-of-words model is linear: :class:`BowScorer` computes what spaCy's
+        ``textcat_multilabel`` computes (a test checks they agree) without building a Doc or
+        walking thinc's layers, which cost more than the sum itself. Other architectures go
+        through spaCy.
+        """
+        if self.bow is not None:
+            return self.bow.scores(feats)
+        doc = self.textcat(Doc(self.nlp.vocab, words=feats))
+        return {label: float(score) for label, score in doc.cats.items()}
 
     def classify(self, subject: str, text: str) -> Classification:
         """Classify one mail from its subject and the newest text its sender wrote."""
         joined = normalise(subject, text)
-        doc = self.textcat(self.make_doc(model_text(joined)))
-        return self._decide(doc, joined, is_data_thread_reply(subject))
+        words, feats = features(joined)
+        return self._decide(self.model_scores(words, feats), words, joined, is_data_thread_reply(subject))
 
     def classify_many(self, mails: list[tuple[str, str]], batch_size: int = 64) -> list[Classification]:
-        """Classify many (subject, text) pairs; faster than one by one."""
-        joined = [normalise(subject, text) for subject, text in mails]
-        docs = self.textcat.pipe((self.make_doc(model_text(t)) for t in joined), batch_size=batch_size)
-        return [
-            self._decide(doc, t, is_data_thread_reply(subject))
-            for doc, t, (subject, _) in zip(docs, joined, mails)
-        ]
+        """Classify many (subject, text) pairs (the same as one by one; kept for callers)."""
+        return [self.classify(subject, text) for subject, text in mails]
 
-    def _decide(self, doc, joined: str, data_thread: bool = False) -> Classification:  # type: ignore[no-untyped-def]
+    def _decide(
+        self, model_scores: dict[str, float], words: list[str], joined: str, data_thread: bool = False
+    ) -> Classification:
         """Turn model scores and rule hits into labels, is_request and uncertain.
 
+        words: the lower-cased tokens of joined (what the phrase rules match).
         data_thread: the mail replies in a thread about a data-protection request, so an
         ordinary-looking answer is not dismissed with confidence.
         """
         d = self.decision
-        scores = {label: float(doc.cats.get(label, 0.0)) for label in MODEL_LABELS}
-        hits = self.rules.apply(doc, joined) if joined else ()
+        scores = {label: model_scores.get(label, 0.0) for label in MODEL_LABELS}
+        any_request = model_scores.get(ANY_REQUEST, 0.0)
+        hits = self.rules.apply(words, joined) if joined else ()
         for hit in hits:
             scores[hit.label] = max(scores[hit.label], d.rule_floor)
         top_right = max(scores[label] for label in RIGHTS)
         scores[NONE] = 1.0 - top_right
-        rights = tuple(label for label in RIGHTS if scores[label] >= d.threshold)
-        follow_up = scores[FOLLOW_UP] >= d.threshold
+        rights = tuple(label for label in RIGHTS if scores[label] >= d.threshold_of(label))
+        follow_up = scores[FOLLOW_UP] >= d.threshold_of(FOLLOW_UP)
         is_request = bool(rights)
         labels = rights + ((FOLLOW_UP,) if follow_up else ())
         if not labels:
@@ -145,13 +178,13 @@ class Model:
         # Between "clearly ordinary" and "clearly a request" the owner decides: a missed
         # request is a legal failure, a needless look costs the owner a minute.
         uncertain = (
-            (not is_request and top_right >= d.uncertain_low)
+            (not is_request and (top_right >= d.uncertain_low or any_request >= d.request_low))
             or (is_request and top_right < d.uncertain_high)
             or (follow_up and not is_request)
-            or any(d.uncertain_low <= scores[label] < d.threshold for label in RIGHTS if is_request)
+            or any(d.uncertain_low <= scores[label] < d.threshold_of(label) for label in RIGHTS if is_request)
             or (data_thread and not is_request)
         )
-        lang = language.detect(joined)
+        lang = language.detect_words(words)
         # Details serve a case or the owner's look; for mail that is neither they would cost
         # about a third of the classification time and be thrown away.
         found = (

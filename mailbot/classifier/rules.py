@@ -11,10 +11,10 @@ to a floor; it never lowers a score.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from spacy.matcher import PhraseMatcher
+from mailbot.classifier.normalisation import tokens
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
@@ -70,6 +70,11 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "right to rectification", "right of rectification", "recht auf berichtigung",
         "droit de rectification", "derecho de rectificación", "diritto di rettifica",
         "recht op rectificatie", "recht op correctie",
+        "request rectification", "request the rectification", "requesting rectification", "rectification of",
+        "rectify my", "rectify the", "correct my personal data", "correct the personal data",
+        "berichtigung meiner", "berichtigung der", "rectification de mes", "rectification des données",
+        "rectificación de mis", "rectificación de los datos", "rettifica dei miei", "rettifica dei dati",
+        "rectificatie van mijn", "correctie van mijn gegevens",
     ),
     "erasure": (
         "right to erasure", "right to be forgotten", "delete all my data", "delete all my personal data",
@@ -92,6 +97,10 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "droit d'opposition", "derecho de oposición", "diritto di opposizione", "recht van bezwaar",
     ),
     "portability": (
+        "formato estructurado", "legible por máquina", "lectura mecánica", "format structuré", "lisible par machine",
+        "lisible par une machine", "maschinenlesbar", "maschinenlesbaren", "formato strutturato",
+        "leggibile da dispositivo automatico", "gestructureerd", "gestructureerde", "machineleesbaar",
+        "machineleesbare", "structured format", "structured, commonly used",
         "data portability", "right to portability", "machine-readable format", "machine readable format",
         "datenübertragbarkeit", "portabilité des données", "portabilidad de los datos",
         "portabilità dei dati", "overdraagbaarheid van gegevens", "maschinenlesbaren format",
@@ -135,6 +144,17 @@ OTHER_RIGHT_VERBS = frozenset(
     "supprimer supprimez effacer effacez oubliez corriger borrar borrad eliminar eliminad suprimir corregir "
     "cancellare cancellate eliminate dimenticatemi correggere verwijderen verwijder wissen wis vergeet corrigeren".split()
 )
+_AMBIGUOUS_ACCESS = frozenset(" ".join(tokens(p)) for p in AMBIGUOUS_ACCESS)
+_SENTENCE_END = frozenset(".!?")
+# Stems of erase/correct/contest verbs in any inflection ("eliminaste", "löscht", "deleting").
+OTHER_RIGHT_PREFIXES = ("delet", "eras", "lösch", "supprim", "effac", "borr", "elimin", "cancell", "verwijder",
+                        "rectif", "berichtig", "korrigier", "corrig", "rettific", "contest", "bestreit", "betwist",
+                        "dispute", "restrict", "einschränk")
+WRONG_WORDS = frozenset("incorrect incorrectly wrong inaccurate outdated falsch unrichtig fausses fausse erronées "
+                        "erróneos incorrectos sbagliati errati onjuist onjuiste".split())
+NEGATIONS = frozenset("don't dont do not never nicht kein keine ne pas no non niet nooit".split()) - {"do"}
+_NEGATION = re.compile(r"\b(?:don't|do not|not|never|nicht|kein|keine|ne|pas|no|non|niet|nooit)\b")
+_LOOKAHEAD = 8  # tokens after an ambiguous access phrase searched for a word saying the data is wrong
 _LOOKBACK = 12  # tokens before an ambiguous access phrase searched for another right's verb
 
 # Plain-language requests that a bag of words scores too low because each word on its own is
@@ -185,6 +205,40 @@ PATTERNS: tuple[tuple[str, str], ...] = (
      r"qu['’]est-ce que vous avez|quelles (?:\w+ )?(?:données|informations) (?:avez-vous|vous avez|détenez)|"
      r"qué (?:datos|información|tenéis|tienen|sabéis|saben)|quali (?:dati|informazioni)|cosa (?:avete|sapete)|"
      r"welke (?:\w+ )?(?:gegevens|informatie) (?:hebben|heeft|bewaren)|wat (?:hebben|weten) jullie)\b"),
+    # More plain phrasings: the other languages' forms of "where did you get my email", passive erasure
+    # ("I'd like my account deleted"), restriction ("keep it but don't use it"), export, consent taken back.
+    ("access", r"\b(?:how did you get (?:hold of )?|where did you (?:get|find) )my (?:e-?mail|email address|details|data|"
+     r"number|phone number|address|name)\b"),
+    ("access", r"\b(?:woher (?:habt ihr|haben sie)|où avez-vous (?:eu|trouvé|obtenu)|de dónde (?:habéis|han) (?:sacado|obtenido)|"
+     r"dove avete preso|da dove avete preso|hoe komen jullie aan|hoe komt u aan)\b"),
+    ("erasure", r"\b(?:want|like|need|please have|get)\b[^.!?\n]{0,12}?\bmy (?:\w+ ){0,3}?(?:account|data|details|"
+     r"info(?:rmation)?|scans?|photos|records|profile)\b[^.!?\n]{0,50}?\b(?:deleted|erased|wiped|destroyed)\b"),
+    ("restriction", r"\b(?:restrict|limit|freeze|block|suspend|pause|put on hold)\b[^.!?\n]{0,30}?\b(?:use|using|processing|"
+     r"process) (?:of )?my (?:personal )?(?:data|details|information|info)\b"),
+    ("restriction", r"\b(?:restrict|limit|freeze|block|suspend|pause)\b (?:my|all my) (?:personal )?(?:data|details|information)\b"),
+    ("restriction", r"\b(?:don't|do not|not) (?:delete|erase) (?:it|them|my (?:\w+ )?(?:data|details|information))\b[^.!?\n]{0,60}?"
+     r"\b(?:but|just|only)\b[^.!?\n]{0,30}?\b(?:stop|don't|do not|not) (?:use|using|process)"),
+    ("restriction", r"\b(?:daten|gegevens|persoonsgegevens|données|datos|dati)\b[^.!?\n]{0,40}?\b(?:sperren|einschränken|"
+     r"blokkeren|bloquer|geler|limiter|bloqueen|bloquear|limitar|bloccate|bloccare|limitare)\b"),
+    ("restriction", r"\b(?:sperren sie|schränken sie|bloquez|limitez|bloquead|limitad|bloccate|limitate|blokkeer|beperk)\b"
+     r"[^.!?\n]{0,40}?\b(?:daten|gegevens|persoonsgegevens|données|datos|dati)\b"),
+    ("portability", r"\bexport (?:all (?:of )?)?my (?:\w+ ){0,2}?(?:data|details|information|account|history|orders)\b"),
+    ("portability", r"\bmy (?:\w+ ){0,3}?(?:data|details|information|history|orders|profile)\b[^.!?\n]{0,60}?"
+     r"\b(?:as|in) (?:a |an )?(?:csv|json|xml|structured|machine[- ]readable|portable)\b"),
+    ("withdraw_consent", r"\b(?:take back|revoke|withdraw|cancel|retract)(?:ing)? (?:my |the |that |any )?(?:permission|consent|ok)\b"),
+    ("withdraw_consent", r"\b(?:no longer|not any more|not anymore) (?:happy|ok|okay|agree|willing)\b[^.!?\n]{0,20}?\b(?:for you|to you|that you|with you)\b"),
+    ("withdraw_consent", r"\b(?:nicht mehr (?:damit )?einverstanden\b[^.!?\n]{0,15}\bdass|(?:ne suis|n'suis) plus d['’]accord"
+     r"[^.!?\n]{0,15}\bque|ya no (?:estoy de acuerdo|doy mi (?:permiso|consentimiento|autorización))|"
+     r"non sono più d['’]accordo[^.!?\n]{0,15}\bche|(?:niet langer|niet meer) akkoord[^.!?\n]{0,15}\b(?:met|dat))\b"),
+    # "Keep it but don't use it" in any language: a request not to delete beside one not to use.
+    ("restriction", r"^(?=[\s\S]*?(?:don't|do not|not) (?:delete|erase)|[\s\S]*?nicht löschen|[\s\S]*?löschen sie (?:sie|diese|"
+     r"meine daten) (?:aber )?nicht|[\s\S]*?ne (?:les|la) supprimez pas|[\s\S]*?sans les supprimer|[\s\S]*?no los (?:borréis|"
+     r"borren|eliminéis|eliminen)|[\s\S]*?sin borrarlos|[\s\S]*?non cancellateli|[\s\S]*?senza cancellarli|[\s\S]*?"
+     r"verwijder (?:ze|die) (?:ook )?niet|[\s\S]*?niet verwijderen)(?=[\s\S]*?\b(?:use|using|process|processing|verwend|"
+     r"nutz|verarbeit|utilis|uséis|usen|usar|utiliz|usate|usare|gebruik|verwerk))"),
+    ("withdraw_consent", r"\b(?:widerrufe|ziehe)\b[^.!?\n]{0,30}?\beinwilligung\b|\bretire (?:mon|ma|l['’])\s?(?:consentement|accord|autorisation)\b|"
+     r"\bretiro (?:mi|el|la) (?:consentimiento|permiso|autorización)\b|\b(?:revoco|ritiro) (?:il mio |l['’]|la mia )?\s?(?:consenso|autorizzazione|permesso)\b|"
+     r"\btrek (?:mijn|de) toestemming\b"),
 )
 _WRONG = ("wrong", "incorrect", "inaccurate", "out of date", "outdated", "misspel", "not correct", "not right")
 _ERASE_STEMS = ("lösch", "supprim", "effac", "borr", "elimin", "cancell", "verwijder", "wis ")
@@ -198,6 +252,22 @@ _TRIGGERS: tuple[tuple[str, ...], ...] = (
     ("stop ", "take me off", "remove me from", "opt me out", "unsubscribe me"), ("so i can", "so that i can", "machine"),
     ("consent", "permission"), _ERASE_STEMS, _ERASE_STEMS,
     ("was ", "welche", "qu'est", "qu’est", "quelles", "qué ", "quali", "cosa ", "welke", "wat "),
+    ("how did you get", "where did you"),
+    ("woher", "où avez", "de dónde", "dove avete", "hoe komen", "hoe komt"),
+    ("deleted", "erased", "wiped", "destroyed"),
+    ("restrict", "limit", "freeze", "block", "suspend", "pause", "on hold"),
+    ("restrict", "limit", "freeze", "block", "suspend", "pause"),
+    ("delete", "erase"),
+    ("sperren", "einschränken", "blokkeren", "bloquer", "geler", "limiter", "bloque", "bloquear", "limitar", "blocca",
+     "limitare"),
+    ("sperren sie", "schränken sie", "bloquez", "limitez", "bloquead", "limitad", "bloccate", "limitate", "blokkeer",
+     "beperk"),
+    ("export",), ("csv", "json", "xml", "structured", "machine", "portable"),
+    ("permission", "consent", " ok"), ("no longer", "any more", "anymore"),
+    ("nicht mehr", "plus d'accord", "plus d’accord", "ya no", "più d'accordo", "più d’accordo", "akkoord"),
+    ("delete", "erase", "nicht löschen", "aber nicht", "supprimez pas", "sans les supprimer", "no los", "sin borrar",
+     "cancellateli", "senza cancellar", "niet verwijder", "ook niet"),
+    ("einwilligung", "retire", "retiro", "revoco", "ritiro", "toestemming"),
 )
 assert len(_TRIGGERS) == len(PATTERNS)
 _PATTERNS = tuple(
@@ -215,57 +285,84 @@ class RuleHit:
 
 
 class RuleSet:
-    """Article references, set phrases and plain-language patterns over one vocabulary.
+    """Article references, set phrases and plain-language patterns.
 
-    Docs must come from :func:`mailbot.classifier.normalisation.tokens` (digits split from
-    brackets and dots: "Art.15(3)" is "Art", ".", "15", "(", "3", ")").
+    Phrases are matched on the lower-cased tokens of :func:`mailbot.classifier.normalisation.tokens`
+    (digits split from brackets and dots: "Art.15(3)" is "art", ".", "15", "(", "3", ")"), the
+    way spaCy's PhraseMatcher with ``attr="LOWER"`` matches them, by a dictionary from first
+    token to phrases: building a spaCy Doc only to match a few hundred phrases cost more than
+    the model's whole forward pass.
     """
 
-    def __init__(self, vocab: Vocab, make_doc) -> None:  # type: ignore[no-untyped-def]
-        """Compile the phrases against vocab; make_doc tokenises them."""
-        self.phrases = PhraseMatcher(vocab, attr="LOWER")
+    def __init__(self, vocab: Vocab | None = None, make_doc=None) -> None:  # type: ignore[no-untyped-def]
+        """Index the phrases by their first token (vocab and make_doc are accepted for old callers)."""
+        self._phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}
         for label, phrases in PHRASES.items():
-            self.phrases.add(label, [make_doc(p) for p in phrases])
-        self._ambiguous = {label: frozenset(p) for label, p in (("access", AMBIGUOUS_ACCESS),)}
+            for phrase in phrases:
+                seq = tuple(tokens(phrase.lower()))
+                self._phrases.setdefault(seq[0], []).append((seq, label))
 
-    def apply(self, doc: Doc, text: str | None = None) -> tuple[RuleHit, ...]:
-        """Every rule that fires on doc (whose text may be passed to save rebuilding it)."""
+    def apply(self, doc: Doc | Sequence[str], text: str | None = None) -> tuple[RuleHit, ...]:
+        """Every rule that fires on a mail: its lower-cased tokens (or a Doc) and its text."""
         hits: list[RuleHit] = []
-        text = doc.text if text is None else text
+        if isinstance(doc, Doc):
+            text = doc.text if text is None else text
+            words: Sequence[str] = [token.lower_ for token in doc]
+        else:
+            words = doc
+            text = " ".join(words) if text is None else text
         # Cheap string check first: most mail cites no law at all.
         if _LAW_HINT.search(text):
             for m in _ARTICLE.finditer(text):
                 label = ARTICLE_RIGHTS.get(int(m.group("number")))
                 if label:
                     hits.append(RuleHit(label, "article", m.group(0)))
-        for match_id, start, end in self.phrases(doc):
-            label = doc.vocab.strings[match_id]
-            phrase = doc[start:end].text
-            if label == "access" and phrase.lower() in AMBIGUOUS_ACCESS and _other_right_before(doc, start):
+        index = self._phrases
+        for start, word in enumerate(words):
+            candidates = index.get(word)
+            if not candidates:
                 continue
-            hits.append(RuleHit(label, "phrase", phrase))
+            for seq, label in candidates:
+                end = start + len(seq)
+                if tuple(words[start:end]) != seq:
+                    continue
+                phrase = " ".join(seq)
+                if label == "access" and phrase in _AMBIGUOUS_ACCESS and _other_right_before(words, start):
+                    continue
+                if label == "erasure" and _negated(words, start):
+                    continue  # "please don't delete my data" asks for the opposite
+                hits.append(RuleHit(label, "phrase", phrase))
         lower = text.lower()
         for label, triggers, pattern in _PATTERNS:
-            if not any(t in lower for t in triggers):
-                continue
-            m = pattern.search(lower)
-            if m:
-                hits.append(RuleHit(label, "pattern", m.group(0)))
+            for trigger in triggers:  # a plain loop: cheaper than any() over a generator
+                if trigger in lower:
+                    m = pattern.search(lower)
+                    if m and not (label == "erasure" and _NEGATION.search(m.group(0))):
+                        hits.append(RuleHit(label, "pattern", m.group(0)))
+                    break
         return tuple(hits)
 
 
-def _other_right_before(doc: Doc, start: int) -> bool:
-    """True if a verb of another right ("erase", "löschen") comes shortly before token start."""
-    for token in doc[max(0, start - _LOOKBACK):start]:
-        if token.lower_ in OTHER_RIGHT_VERBS:
+def _other_right_before(words: Sequence[str], start: int) -> bool:
+    """True if another right governs the phrase at token start: a verb of another right
+    ("erase", "löschen", "eliminaste") shortly before it in the same sentence, or a word saying
+    the data is wrong ("incorrect") shortly after it."""
+    for word in reversed(words[max(0, start - _LOOKBACK):start]):
+        if word in _SENTENCE_END:
+            break  # "Delete my order. What do you have on me?"
+        if word in OTHER_RIGHT_VERBS or word.startswith(OTHER_RIGHT_PREFIXES):
             return True
-        if token.text in ".!?\n":
-            # A new sentence began since: "Delete my order. What do you have on me?"
-            for later in doc[token.i + 1:start]:
-                if later.lower_ in OTHER_RIGHT_VERBS:
-                    return True
-            return False
+    for word in words[start:start + _LOOKAHEAD]:
+        if word in _SENTENCE_END:
+            break
+        if word in WRONG_WORDS:
+            return True  # "the details you hold about me are incorrect" asks for rectification
     return False
+
+
+def _negated(words: Sequence[str], start: int) -> bool:
+    """True if a negation comes within three tokens before token start ("don't use or delete my data")."""
+    return any(word in NEGATIONS for word in words[max(0, start - 3):start])
 
 
 def labels_of(hits: Iterable[RuleHit]) -> frozenset[str]:

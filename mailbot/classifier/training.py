@@ -22,10 +22,12 @@ from typing import Any
 
 from mailbot.classifier.corpus import Example, fingerprint, read_examples, split, split_validation
 from mailbot.classifier.model import (
+    ANY_REQUEST,
     DECISION_FILE,
     FOLLOW_UP,
     MODEL_LABELS,
     NONE,
+    TRAINED_LABELS,
     PROJECT_ROOT,
     RIGHTS,
     Classification,
@@ -33,7 +35,7 @@ from mailbot.classifier.model import (
     Decision,
     Model,
 )
-from mailbot.classifier.normalisation import is_data_thread_reply, model_text, normalise, tokens
+from mailbot.classifier.normalisation import features, is_data_thread_reply, normalise
 
 CLASSIFIERS_DIR = PROJECT_ROOT / "classifiers"
 DATA_DIR = CLASSIFIERS_DIR / "data"
@@ -109,11 +111,11 @@ def train(
     fix_random_seed(settings.seed)
     nlp = spacy.blank(cfg["nlp"]["lang"])
     textcat = nlp.add_pipe(PIPE, config=dict(cfg["components"][PIPE]))
-    for label in MODEL_LABELS:
+    for label in TRAINED_LABELS:
         textcat.add_label(label)
     gold = [
         SpacyExample.from_dict(
-            Doc(nlp.vocab, words=tokens(model_text(normalise(e.subject, e.text)))), {"cats": _cats(e.labels)}
+            Doc(nlp.vocab, words=features(normalise(e.subject, e.text))[1]), {"cats": _cats(e.labels)}
         )
         for e in augmented
     ]
@@ -133,7 +135,8 @@ def train(
     if settings.tune_thresholds and validation:
         decision = tune_decision(Model(nlp, decision, {}), validation, decision)
         log(f"thresholds tuned on {len(validation)} validation examples: threshold {decision.threshold}, "
-            f"uncertain_low {decision.uncertain_low}")
+            f"per label {decision.thresholds or 'none'}, uncertain_low {decision.uncertain_low}, "
+            f"request_low {decision.request_low}")
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -161,42 +164,103 @@ def train(
 
 
 # Candidate decision thresholds tried on the validation split.
-THRESHOLDS = tuple(round(0.15 + 0.05 * i, 2) for i in range(10))  # 0.15 .. 0.60
-UNCERTAIN_LOWS = tuple(round(0.02 * i, 2) for i in range(1, 11))  # 0.02 .. 0.20
+THRESHOLDS = tuple(round(0.15 + 0.05 * i, 2) for i in range(12))  # 0.15 .. 0.70
+UNCERTAIN_LOWS = tuple(round(0.02 * i, 2) for i in range(1, 16))  # 0.02 .. 0.30
+REQUEST_LOWS = (*(round(0.05 * i, 2) for i in range(1, 20)), 1.0)  # 0.05 .. 0.95, and 1.0 = unused
+# A label gets a threshold of its own only with at least this many validation examples:
+# fewer would fit the threshold to a handful of mails.
+MIN_LABEL_SUPPORT = 8
+# ... and only where it raises that label's validation F1 by at least this much (less is noise).
+MIN_LABEL_GAIN = 0.03
 
 
 def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -> Decision:
     """The thresholds that do best on the validation split (never on the held-out one).
 
-    ``threshold``: the candidate with the best macro-F1 (ties: nearest the configured value).
-    ``uncertain_low``: the highest candidate below it that still routes at least the goal share
-    of validation requests to a person (as a request or uncertain); the lowest if none does.
+    ``threshold``: the candidate with the best macro-F1 (averaged with its neighbours') among
+    those that keep ordinary mail called a request within the goal (ties: nearest the configured
+    value).
+    ``thresholds``: for each label with at least MIN_LABEL_SUPPORT validation examples, chosen the
+    same way by that label's F1, kept where it beats the common threshold by MIN_LABEL_GAIN.
+    ``uncertain_low`` and ``request_low``: of the pairs that still route at least the goal share of
+    validation requests to a person (as a request or uncertain), the one that marks the fewest
+    ordinary mails uncertain; the lowest if none does.
     ``uncertain_high`` and ``rule_floor`` stay as configured.
     """
     from dataclasses import replace
 
-    joined = [normalise(e.subject, e.text) for e in validation]
-    docs = list(model.textcat.pipe(model.make_doc(model_text(t)) for t in joined))
-    threads = [is_data_thread_reply(e.subject) for e in validation]
+    prepared = []
+    for e in validation:
+        joined = normalise(e.subject, e.text)
+        words, feats = features(joined)
+        prepared.append((model.model_scores(words, feats), words, joined, is_data_thread_reply(e.subject)))
 
     def measure(decision: Decision) -> Evaluation:
         model.decision = decision
-        results = [model._decide(doc, t, th) for doc, t, th in zip(docs, joined, threads)]
-        return score(validation, results)
+        return score(validation, [model._decide(*p) for p in prepared])
 
-    best = max(THRESHOLDS, key=lambda t: (round(measure(replace(base, threshold=t)).macro_f1, 4),
-                                          -abs(t - base.threshold)))
-    tuned = replace(base, threshold=best)
-    lows = [low for low in UNCERTAIN_LOWS if low < best]
-    routed = [low for low in lows if measure(replace(tuned, uncertain_low=low)).routed_recall >= GOAL_REQUEST_RECALL]
-    tuned = replace(tuned, uncertain_low=max(routed) if routed else min(lows))
+    def fp_ok(ev: Evaluation) -> bool:
+        return ev.ordinary_fp_rate <= GOAL_ORDINARY_FP
+
+    def pick(evaluate_at, f1_of, centre: float) -> tuple[float, tuple[bool, float]]:
+        """The candidate threshold with the best F1 averaged with its neighbours' (one candidate's
+        F1 on a small split is noise), among those where it and its lower neighbour keep the goal
+        for ordinary mail (not on the edge of a cliff); ties: nearest centre. Also its (ok, F1)."""
+        evs = [evaluate_at(t) for t in THRESHOLDS]
+        oks = [fp_ok(ev) for ev in evs]
+        f1s = [f1_of(ev) for ev in evs]
+        keys = []
+        for i, t in enumerate(THRESHOLDS):
+            near = f1s[max(0, i - 1):i + 2]
+            keys.append(((oks[i] and oks[max(0, i - 1)]), round(sum(near) / len(near), 3), -abs(t - centre)))
+        i = max(range(len(THRESHOLDS)), key=keys.__getitem__)
+        return THRESHOLDS[i], keys[i][:2]
+
+    best, _ = pick(lambda t: measure(replace(base, threshold=t)), lambda ev: ev.macro_f1, base.threshold)
+    tuned = replace(base, threshold=best, thresholds={})
+    keep_fp = fp_ok(measure(tuned))
+    support = {label: sum(label in e.labels for e in validation) for label in MODEL_LABELS}
+    own: dict[str, float] = {}
+    for label in MODEL_LABELS:
+        if support[label] < MIN_LABEL_SUPPORT:
+            continue
+
+        def label_f1(ev: Evaluation, label: str = label) -> float:
+            return next(s.f1 for s in ev.per_label if s.label == label)
+
+        chosen, (ok, f1) = pick(lambda t, label=label: measure(replace(tuned, thresholds={label: t})), label_f1, best)
+        i = THRESHOLDS.index(best)
+        common = [label_f1(measure(replace(tuned, thresholds={label: t}))) for t in THRESHOLDS[max(0, i - 1):i + 2]]
+        if (ok or not keep_fp) and f1 >= round(sum(common) / len(common), 3) + MIN_LABEL_GAIN:
+            own[label] = chosen
+    if keep_fp and not fp_ok(measure(replace(tuned, thresholds=own))):
+        own = {}  # each kept the goal alone, not all together: the common threshold it is
+    tuned = replace(tuned, thresholds=dict(sorted(own.items())))
+    lowest = min([best, *own.values()])
+    lows = [low for low in UNCERTAIN_LOWS if low < lowest]
+    # uncertain_low and request_low together: of the pairs that route the goal share of
+    # validation requests to a person, the one that bothers the owner with the fewest ordinary
+    # mails (ties: the higher uncertain_low, then the higher request_low).
+    candidates = []
+    for low in lows:
+        for request_low in REQUEST_LOWS:
+            ev = measure(replace(tuned, uncertain_low=low, request_low=request_low))
+            if ev.routed_recall >= GOAL_REQUEST_RECALL:
+                candidates.append((-ev.ordinary_uncertain_rate, low, request_low))
+    if candidates:
+        _, low, request_low = max(candidates)
+    else:
+        low, request_low = min(lows), min(REQUEST_LOWS)
+    tuned = replace(tuned, uncertain_low=low, request_low=request_low)
     model.decision = tuned
     return tuned
 
 
 def _cats(labels: Sequence[str]) -> dict[str, float]:
-    """The textcat target of a label list (none = every label 0)."""
-    return {label: 1.0 if label in labels else 0.0 for label in MODEL_LABELS}
+    """The textcat target of a label list (none = every label 0; ANY_REQUEST = any right)."""
+    cats = {label: 1.0 if label in labels else 0.0 for label in MODEL_LABELS}
+    cats[ANY_REQUEST] = 1.0 if any(label in RIGHTS for label in labels) else 0.0
+    return cats
 
 
 _TYPO_SKIP = frozenset("gdpr dsgvo rgpd avg art article".split())
@@ -356,3 +420,10 @@ def heldout_examples(data_dir: Path = DATA_DIR, config_path: Path = CONFIG_PATH)
     """The examples training never sees, as split by the config's seed and fraction."""
     _, settings, _ = read_config(config_path)
     return split(read_examples(data_dir), settings.heldout_fraction, settings.seed)[1]
+
+
+def validation_examples(data_dir: Path = DATA_DIR, config_path: Path = CONFIG_PATH) -> tuple[Example, ...]:
+    """The examples the thresholds are tuned on (neither fitted on nor held out)."""
+    _, settings, _ = read_config(config_path)
+    train_set, _ = split(read_examples(data_dir), settings.heldout_fraction, settings.seed)
+    return split_validation(train_set, settings.validation_fraction, settings.seed)[1]

@@ -1,0 +1,97 @@
+"""The forward pass of spaCy's bag-of-words text categoriser, without Doc or thinc layers.
+
+``spacy.TextCatBOW.v3`` with ``ngram_size = 1`` is a linear model: each distinct token (its
+ORTH hash) adds its count times two hashed weight rows (``thinc`` ``SparseLinear.v2``) to a
+bias, and a logistic turns the sums into scores. Building a spaCy ``Doc`` and walking thinc's
+layers costs several times the sum itself on a short mail, so :class:`BowScorer` computes the
+sum directly from the trained weights. It reads the weights from the loaded pipeline (the model
+on disk stays spaCy's) and declines any other architecture, which then goes through spaCy;
+``tests/test_classifier.py`` checks both give the same scores.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+from spacy.strings import get_string_id
+
+_M32 = 0xFFFFFFFF
+CACHE_WORDS = 50_000  # words whose weight rows are remembered (a few MB); then the cache starts anew
+
+
+def murmur32_uint64(key: int, seed: int) -> int:
+    """MurmurHash3_x86_32 of a 64-bit key (thinc's ``MurmurHash3_x86_32_uint64``)."""
+    h = seed
+    for k in (key & _M32, key >> 32):
+        k = (k * 0xCC9E2D51) & _M32
+        k = ((k << 15) | (k >> 17)) & _M32
+        k = (k * 0x1B873593) & _M32
+        h ^= k
+        h = ((h << 13) | (h >> 19)) & _M32
+        h = (h * 5 + 0xE6546B64) & _M32
+    h ^= 8
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _M32
+    h ^= h >> 16
+    return h
+
+
+class BowScorer:
+    """Scores of a trained unigram bag-of-words ``textcat_multilabel``, computed with numpy."""
+
+    def __init__(self, labels: Sequence[str], weights: np.ndarray, bias: np.ndarray) -> None:
+        """weights: (length, labels) rows indexed by hash; bias: (labels,)."""
+        self.labels = tuple(labels)
+        self.weights = weights
+        self.bias = bias
+        self.length = weights.shape[0]
+        self._rows: dict[str, tuple[int, int]] = {}
+
+    @classmethod
+    def of(cls, textcat) -> BowScorer | None:  # type: ignore[no-untyped-def]
+        """A scorer for textcat's model, or None if it is not a unigram bag of words with a logistic."""
+        model = textcat.model
+        names = [layer.name for layer in model.walk()]
+        if "extract_ngrams" not in names or "sparse_linear" not in names or "logistic" not in names:
+            return None
+        extract = next(layer for layer in model.walk() if layer.name == "extract_ngrams")
+        sparse = next(layer for layer in model.walk() if layer.name == "sparse_linear")
+        from spacy.attrs import ORTH
+
+        if extract.attrs.get("ngram_size") != 1 or extract.attrs.get("attr") != ORTH:
+            return None
+        if sparse.attrs.get("v1_indexing", True) or not sparse.has_param("W") or sparse.get_param("W") is None:
+            return None
+        n_out, length = sparse.get_dim("nO"), sparse.get_dim("length")
+        if n_out != len(textcat.labels):
+            return None
+        weights = np.ascontiguousarray(np.asarray(sparse.get_param("W"), dtype=np.float32).reshape(n_out, length).T)
+        return cls(textcat.labels, weights, np.asarray(sparse.get_param("b"), dtype=np.float32))
+
+    def rows(self, word: str) -> tuple[int, int]:
+        """The two weight rows of word (hashes cached per word)."""
+        found = self._rows.get(word)
+        if found is None:
+            if len(self._rows) >= CACHE_WORDS:
+                self._rows.clear()
+            key = get_string_id(word)
+            found = self._rows[word] = (murmur32_uint64(key, 0) % self.length, murmur32_uint64(key, 1) % self.length)
+        return found
+
+    def scores(self, words: Sequence[str]) -> dict[str, float]:
+        """Label -> score for a mail given as its tokens (spaCy scores an empty mail 0 everywhere)."""
+        if not words:
+            return dict.fromkeys(self.labels, 0.0)
+        counts = Counter(words)
+        cached, rows = self._rows.get, self.rows
+        index: list[int] = []
+        for word in counts:
+            index.extend(cached(word) or rows(word))
+        weight = np.fromiter(counts.values(), dtype=np.float32, count=len(counts)).repeat(2)
+        totals = self.bias + weight @ self.weights[index]
+        probs = 1.0 / (1.0 + np.exp(-totals.astype(np.float64)))
+        return dict(zip(self.labels, probs.tolist()))
