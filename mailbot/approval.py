@@ -41,12 +41,12 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot import cases, clock
+from mailbot import cases, clock, responses
 from mailbot.config import Config
 from mailbot.errors import MailbotError, NotFound
 from mailbot.models import Case, Message, OutboxMessage
 from mailbot.outbox import CANCELLED, DRAFT, QUEUED, compose, enqueue
-from mailbot.rendering import BusinessInfo, DraftContext, DraftInfo, render
+from mailbot.rendering import BusinessInfo, DecisionContext, DraftContext, DraftInfo, render
 
 # secrets.token_hex(16): 32 hex digits, 128 bits; unlike the challenge tokens (urlsafe, 22).
 _TOKEN_BYTES = 16
@@ -190,6 +190,8 @@ def reject(session: Session, number: int, reason: str, *, actor: str,
     if case is not None:
         cases.record_approval(session, case, f"draft {row.id} ({row.kind}) rejected: {reason.strip()}",
                               actor=actor, now=when)
+        if responses.is_response(row.kind):
+            responses.settle(session, case, actor=actor, now=when)
     return row
 
 
@@ -216,6 +218,8 @@ def _release(session: Session, row: OutboxMessage, msg: EmailMessage, *, actor: 
     first_address = row.to_address.split(",")[0].strip()
     cases.record_mail_out(session, case, row.message_id, kind=row.kind, to=first_address, actor=actor,
                           challenge_id=challenge.id if challenge is not None else None, now=now)
+    if responses.is_response(row.kind):
+        responses.settle(session, case, actor=actor, now=now)
 
 
 # -- the owner's email ------------------------------------------------------------
@@ -294,6 +298,33 @@ def handle_owner_mail(session: Session, message: Message, config: Config, *,
     return Decision("edited", row.id, reference, f"draft {row.id} edited by email; queued")
 
 
+def confirm(session: Session, message: Message, decision: Decision, config: Config, *,
+            now: datetime | None = None) -> OutboxMessage | None:
+    """Tell the owner what their emailed answer about a draft did; None when it named no draft.
+
+    Without it an approval by email would be silent, and a reply that did
+    nothing (a typo in the command) would look the same as one that worked.
+    """
+    if decision.draft_id is None:
+        return None
+    row = session.get(OutboxMessage, decision.draft_id)
+    if row is None:
+        return None
+    case = session.get(Case, row.case_id) if row.case_id is not None else None
+    from mailbot.workflow import case_summary  # the workflow imports this module
+
+    context = DecisionContext(
+        business=BusinessInfo.from_config(config), action=decision.action, draft_number=row.id,
+        draft_kind=row.kind, to_address=row.to_address,
+        detail=(row.decision_note or decision.detail) if decision.action == "rejected" else decision.detail,
+        case=case_summary(session, case, config.business.timezone) if case is not None else None,
+    )
+    parent = f"<{message.message_id.strip('<>')}>" if message.message_id else None
+    msg = compose(render("owner_decision", context), bot=config.bot, to=config.owner.email, in_reply_to=parent)
+    msg["Auto-Submitted"] = "auto-replied"
+    return enqueue(session, msg, kind="owner_decision", bot=config.bot, case_id=row.case_id, when=now)
+
+
 def _reference(session: Session, row: OutboxMessage) -> str:
     case = session.get(Case, row.case_id) if row.case_id is not None else None
     return case.reference if case is not None else ""
@@ -308,6 +339,7 @@ def _parse(raw: bytes) -> EmailMessage:
 __all__ = [
     "ApprovalError",
     "Command",
+    "confirm",
     "Decision",
     "approve",
     "draft_text",

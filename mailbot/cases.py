@@ -89,6 +89,17 @@ OutgoingKind = Literal[
     "identity_expired",      # to the requester: the code had expired
     "clarification",         # to the requester: a question; the clock stops until they answer
     "extension",             # to the requester: the deadline is extended, with reasons
+    "complaint_ack",         # to the requester: a complaint about their data was received
+    "refusal",               # to the requester: we will not act on it, with reasons (`reason`)
+    "case_closed",           # to the requester: the case is closed (`reason` says why)
+    "response_access",       # to the requester: the answer to each right (mailbot.responses)
+    "response_rectification",
+    "response_erasure",
+    "response_restriction",
+    "response_objection",
+    "response_portability",
+    "response_withdraw_consent",
+    "owner_new_case",        # to the owner: a new case was opened
     "owner_notice",          # to the owner: something needs their eyes (see `reason`)
 ]
 Outcome = Literal["verified", "wrong_code", "wrong_sender", "expired", "locked", "no_match", "not_pending"]
@@ -144,7 +155,8 @@ class Outgoing:
     attempts_left: int | None = None
     due_on: date | None = None
     # owner_notice: unanswerable | uncertain | wrong_sender | locked | expired | follow_up |
-    # clarification_received | reopened | possible_request; extension: the reasons.
+    # clarification_received | reopened | possible_request | cannot_draft; extension, refusal: the
+    # reasons; case_closed: why (answered | withdrawn | expired | refused | no_reply).
     reason: str = ""
     detail: str = ""
 
@@ -479,7 +491,7 @@ def verify_manually(
     add_event(session, case, EventKind.IDENTITY, actor=actor, now=when,
               detail=f"identity confirmed by hand; clock started {case.clock_started_on}, due {case.due_on}")
     if case.requester_address and not answerable_problem(case.requester_address, policy):
-        return (_to_requester(case, "identity_confirmed", due_on=case.due_on),)
+        return (requester_mail(case, "identity_confirmed", due_on=case.due_on),)
     return ()
 
 
@@ -518,7 +530,7 @@ def expire_challenges(session: Session, now: datetime | None = None, *,
         change_state(session, case, State.EXPIRED, actor=BOT, now=when,
                      detail=f"identity not confirmed: code expired {ch.expires_at:%Y-%m-%d %H:%M} UTC")
         if policy is not None and policy.owner_email:
-            out.append(_owner_notice(case, policy, "expired",
+            out.append(owner_notice(case, policy, "expired",
                                      "the requester never returned the code; the case expired"))
     return tuple(out)
 
@@ -535,7 +547,7 @@ def ask_clarification(session: Session, case: Case, question: str, *, actor: str
     change_state(session, case, State.AWAITING_CLARIFICATION, actor=actor, now=when,
                  detail=f"clarification asked, clock stopped: {question.strip()}")
     case.paused_on = local_day(when, policy)
-    return _to_requester(case, "clarification", detail=question.strip())
+    return requester_mail(case, "clarification", detail=question.strip())
 
 
 def resume_clarification(session: Session, case: Case, *, actor: str, policy: CasePolicy,
@@ -574,7 +586,64 @@ def extend(session: Session, case: Case, reasons: str, *, actor: str, policy: Ca
     case.extended_on = today
     _update_due(case, policy)
     add_event(session, case, EventKind.NOTE, actor=actor, now=when, detail=f"new due date {case.due_on}")
-    return _to_requester(case, "extension", due_on=case.due_on, reason=reasons.strip())
+    return requester_mail(case, "extension", due_on=case.due_on, reason=reasons.strip())
+
+
+# -- the end of a case ----------------------------------------------------------
+
+# Why a case closed, by the state it closes from (the case_closed template words each).
+_CLOSED_REASON = {
+    State.RESPONDED: "answered",
+    State.WITHDRAWN: "withdrawn",
+    State.EXPIRED: "expired",
+    State.REFUSED: "refused",
+    State.AWAITING_CLARIFICATION: "no_reply",
+}
+
+
+def refuse(session: Session, case: Case, reasons: str, *, actor: str,
+           now: datetime | None = None) -> Outgoing | None:
+    """Refuse the request (manifestly unfounded or excessive); returns the refusal with the reasons.
+
+    None when the requester cannot be written to: the refusal is then only on record.
+    """
+    when = now or clock.now()
+    if not reasons.strip():
+        raise CaseError("a refusal needs the reasons the requester will be told: --reason \"...\"")
+    change_state(session, case, State.REFUSED, actor=actor, now=when, detail=f"refused: {reasons.strip()}")
+    case.owner_attention = None
+    return requester_mail(case, "refusal", reason=reasons.strip()) if writable(case) else None
+
+
+def withdraw(session: Session, case: Case, note: str, *, actor: str, now: datetime | None = None) -> CaseEvent:
+    """Record that the requester withdrew the request (note says how they told us)."""
+    if not note.strip():
+        raise CaseError("say how the requester withdrew, e.g. --note \"phoned to say they no longer need it\"")
+    case.owner_attention = None
+    return change_state(session, case, State.WITHDRAWN, actor=actor, now=now,
+                        detail=f"withdrawn by the requester: {note.strip()}")
+
+
+def close(session: Session, case: Case, *, actor: str, notify: bool = True,
+          now: datetime | None = None) -> Outgoing | None:
+    """Close the case for good; returns the case_closed mail (None with notify=False or no address)."""
+    when = now or clock.now()
+    here = state_of(case.state)
+    reason = _CLOSED_REASON.get(here)
+    if reason is None:
+        raise CaseError(
+            f"case {case.reference} is {here.value}; close it once it is answered, refused, withdrawn, "
+            f"expired or its clarification never came (mailbot cases show {case.id})"
+        )
+    change_state(session, case, State.CLOSED, actor=actor, now=when, detail=f"closed: {reason}")
+    case.owner_attention = None
+    case.paused_on = None
+    return requester_mail(case, "case_closed", reason=reason) if notify and writable(case) else None
+
+
+def writable(case: Case) -> bool:
+    """True when the requester has an address a mail can go to."""
+    return bool(case.requester_address) and _ADDRESS.match(case.requester_address or "") is not None
 
 
 def deadline_of(case: Case, policy: CasePolicy) -> deadline.Deadline | None:
@@ -674,16 +743,39 @@ def _open(session: Session, message: Message, signal: RequestSignal, policy: Cas
         case.owner_attention = f"cannot be answered: {problem}"
         add_event(session, case, EventKind.NOTE, actor=BOT, now=now,
                   detail=f"{case.owner_attention}; waiting for the owner (due {case.due_on})")
-        notice = _owner_notice(case, policy, "unanswerable", problem) if policy.owner_email else None
+        notice = owner_notice(case, policy, "unanswerable", problem) if policy.owner_email else None
         return CaseDecision("opened", case.id, case.reference, outgoing=(notice,) if notice else (),
                             detail=case.owner_attention)
+    if set(signal.rights) == {"complaint"}:
+        return _open_complaint(session, case, message, signal, policy, now)
     challenge = issue_challenge(session, case, policy=policy, now=now)
     out = [challenge_mail(case, challenge)]
-    if signal.uncertain and policy.owner_email:
-        out.append(_owner_notice(case, policy, "uncertain",
-                                 "the classifier was unsure this is a request; a challenge was sent"))
+    if policy.owner_email:
+        out.append(owner_notice(case, policy, "uncertain",
+                                 "the classifier was unsure this is a request; a challenge was sent")
+                   if signal.uncertain else _owner_new_case(case, policy))
     return CaseDecision("opened", case.id, case.reference, outgoing=tuple(out),
                         detail="identity challenge issued")
+
+
+def _open_complaint(session: Session, case: Case, message: Message, signal: RequestSignal, policy: CasePolicy,
+                    now: datetime) -> CaseDecision:
+    """A complaint alone discloses nothing, so it needs no identity check: acknowledge it at once.
+
+    The clock runs from receipt so the owner is reminded to answer it; the
+    owner answers the substance by hand.
+    """
+    change_state(session, case, State.VERIFIED, actor=BOT, now=now,
+                 detail="a complaint: acknowledged without an identity check (it discloses no personal data)")
+    case.clock_started_on = local_day(message.received_at, policy)
+    _update_due(case, policy)
+    out = [requester_mail(case, "complaint_ack")]
+    if policy.owner_email:
+        out.append(owner_notice(case, policy, "uncertain",
+                                 "the classifier was unsure this is a complaint; it was acknowledged")
+                   if signal.uncertain else _owner_new_case(case, policy))
+    return CaseDecision("opened", case.id, case.reference, outgoing=tuple(out),
+                        detail=f"complaint acknowledged; due {case.due_on}")
 
 
 def _join(session: Session, case: Case, message: Message, signal: RequestSignal, policy: CasePolicy,
@@ -712,7 +804,7 @@ def _join(session: Session, case: Case, message: Message, signal: RequestSignal,
     else:
         reason = "follow_up"
     if policy.owner_email:
-        out.append(_owner_notice(case, policy, reason, detail, message=message))
+        out.append(owner_notice(case, policy, reason, detail, message=message))
     return CaseDecision("joined", case.id, case.reference, outgoing=tuple(out), detail=detail)
 
 
@@ -737,12 +829,12 @@ def _answer_challenge(session: Session, matched: Challenge, message: Message, po
     if sender != (case.requester_address or ""):
         detail = (f"a reply to the identity challenge came from {sender or 'no address'}, "
                   f"not from {case.requester_address}; it was not counted")
-        notices = [_owner_notice(case, policy, "wrong_sender", detail, message)] if policy.owner_email else []
+        notices = [owner_notice(case, policy, "wrong_sender", detail, message)] if policy.owner_email else []
         return result("wrong_sender", f"reply from {sender or 'no address'} is not from the requester's address",
                       notices, actor=sender or "unknown")
     if here is State.EXPIRED or ch.expires_at <= message.received_at:
         outcome = result("expired", "reply arrived after the code expired; not counted",
-                         [_to_requester(case, "identity_expired", reply_to=message)])
+                         [requester_mail(case, "identity_expired", reply_to=message)])
         if here is State.AWAITING_IDENTITY:
             change_state(session, case, State.EXPIRED, actor=BOT, now=now,
                          detail=f"identity not confirmed: code expired {ch.expires_at:%Y-%m-%d %H:%M} UTC")
@@ -752,19 +844,19 @@ def _answer_challenge(session: Session, matched: Challenge, message: Message, po
     if _contains_code(message, ch.code):
         outcome = result("verified", "the code came back from the requester's address", [])
         _verify_by_reply(session, case, ch, message, policy, now)
-        confirmed = _to_requester(case, "identity_confirmed", reply_to=message, due_on=case.due_on)
+        confirmed = requester_mail(case, "identity_confirmed", reply_to=message, due_on=case.due_on)
         return ChallengeResult("verified", case.id, case.reference, ch.id, outcome.attempts_left, (confirmed,))
     ch.attempts += 1
     if ch.attempts >= max_attempts:
         ch.locked_at = now
         case.owner_attention = (f"{ch.attempts} replies without the right code; confirm by hand "
                                 f"(mailbot cases verify {case.id} --note ...) or send a new code")
-        out = [_to_requester(case, "identity_locked", reply_to=message)]
+        out = [requester_mail(case, "identity_locked", reply_to=message)]
         if policy.owner_email:
-            out.append(_owner_notice(case, policy, "locked", case.owner_attention, message))
+            out.append(owner_notice(case, policy, "locked", case.owner_attention, message))
         return result("locked", f"wrong code (attempt {ch.attempts} of {max_attempts}); the owner decides now", out)
     return result("wrong_code", f"wrong code (attempt {ch.attempts} of {max_attempts})",
-                  [_to_requester(case, "identity_wrong_code", reply_to=message,
+                  [requester_mail(case, "identity_wrong_code", reply_to=message,
                                  attempts_left=max_attempts - ch.attempts)])
 
 
@@ -886,7 +978,7 @@ def _next_reference(session: Session, prefix: str, year: int) -> str:
     return f"{stem}{max(numbers, default=0) + 1:04d}"
 
 
-def _to_requester(case: Case, kind: OutgoingKind, *, reply_to: Message | None = None,
+def requester_mail(case: Case, kind: OutgoingKind, *, reply_to: Message | None = None,
                   **fields: object) -> Outgoing:
     parent = reply_to.message_id if reply_to is not None else case.root_message_id
     refs = tuple(h for h in (_header_id(case.root_message_id),) if h and h != _header_id(parent))
@@ -895,12 +987,18 @@ def _to_requester(case: Case, kind: OutgoingKind, *, reply_to: Message | None = 
                     references=refs, **fields)  # type: ignore[arg-type]
 
 
-def _owner_notice(case: Case, policy: CasePolicy, reason: str, detail: str,
+def owner_notice(case: Case, policy: CasePolicy, reason: str, detail: str,
                   message: Message | None = None) -> Outgoing:
     """A notice to the owner about the case; reason says which (see Outgoing.reason)."""
     return Outgoing(kind="owner_notice", case_id=case.id, case_reference=case.reference, to=policy.owner_email,
                     subject_tag=f"[{case.reference}]", due_on=case.due_on, reason=reason, detail=detail,
                     reply_to_message_id=None if message is None else _header_id(message.message_id))
+
+
+def _owner_new_case(case: Case, policy: CasePolicy) -> Outgoing:
+    """The owner's "new case" mail."""
+    return Outgoing(kind="owner_new_case", case_id=case.id, case_reference=case.reference, to=policy.owner_email,
+                    subject_tag=case.reference, due_on=case.due_on)
 
 
 def _owner_notice_without_case(message: Message, policy: CasePolicy, reason: str, detail: str) -> Outgoing | None:

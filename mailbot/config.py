@@ -24,6 +24,8 @@ Nation = Literal["england-and-wales", "scotland", "northern-ireland"]
 Policy = Literal["send", "draft"]
 
 ENV_CONFIG = "MAILBOT_CONFIG"
+# The embedded demo's business, owner and privacy notice (`demo_config`).
+DEMO_SETTINGS = Path(__file__).resolve().parent / "samples" / "demo.toml"
 ENV_SECRETS = {
     ("mailbox", "password"): "MAILBOT_IMAP_PASSWORD",
     ("smtp", "password"): "MAILBOT_SMTP_PASSWORD",
@@ -405,11 +407,8 @@ def find_config_path(explicit: str | None) -> Path | None:
 
 def demo_config(maildir: Path, state_dir: Path) -> Config:
     """The embedded default: the bundled sample mails, a SQLite file in state_dir."""
-    data = {
-        "mailbox": {"source": "maildir", "path": str(maildir)},
-        "database": {"url": f"sqlite:///{state_dir / 'demo.sqlite3'}"},
-        "bot": {"address": "andrei@ak3dstudio.com", "name": "AK3D Studio"},
-        "owner": {"email": "andrei@ak3dstudio.com"},
-        "business": {"name": "AK3D Studio", "nation": "england-and-wales"},
-    }
-    return parse_config(data, state_dir / "demo.toml")
+    with DEMO_SETTINGS.open("rb") as fh:
+        data = tomllib.load(fh)
+    data["mailbox"] = {"source": "maildir", "path": str(maildir)}
+    data["database"] = {"url": f"sqlite:///{state_dir / 'demo.sqlite3'}"}
+    return parse_config(data, DEMO_SETTINGS)

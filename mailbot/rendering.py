@@ -261,7 +261,7 @@ class DigestContext:
 
 NoticeReason = Literal[
     "unanswerable", "uncertain", "wrong_sender", "locked", "expired", "follow_up",
-    "clarification_received", "reopened", "possible_request",
+    "clarification_received", "reopened", "possible_request", "cannot_draft",
 ]
 
 
@@ -296,6 +296,26 @@ class SendFailedContext:
     case_reference: str = ""
 
 
+DecisionAction = Literal["approved", "rejected", "edited", "ignored"]
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """Context for owner_decision: what the owner's emailed answer about a draft did.
+
+    detail is the approval stage's explanation (the reason kept, or why the
+    reply did nothing); case_state is the case's state afterwards.
+    """
+
+    business: BusinessInfo
+    action: DecisionAction
+    draft_number: int
+    draft_kind: str
+    to_address: str
+    detail: str
+    case: CaseSummary | None = None
+
+
 # Any of the contexts above; KINDS says which one each kind needs.
 Context = (
     CaseContext
@@ -311,6 +331,7 @@ Context = (
     | SendFailedContext
     | WrongCodeContext
     | NoticeContext
+    | DecisionContext
 )
 
 
@@ -353,6 +374,7 @@ KINDS: Mapping[str, Kind] = _kinds(
     Kind("owner_daily_digest", "owner", DigestContext),
     Kind("owner_send_failed", "owner", SendFailedContext),
     Kind("owner_notice", "owner", NoticeContext),
+    Kind("owner_decision", "owner", DecisionContext),
 )
 
 # Article 15(1) items an access response must state; all come from [privacy].
@@ -486,6 +508,8 @@ __all__ = [
     "ClarificationContext",
     "ClosedContext",
     "Correction",
+    "DecisionAction",
+    "DecisionContext",
     "DigestContext",
     "DraftContext",
     "DraftInfo",

@@ -15,6 +15,7 @@ handled: the owner answers it by hand.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot import approval, cases, clock
+from mailbot import approval, cases, clock, responses
 from mailbot.config import Config
 from mailbot.db import Database
 from mailbot.errors import MailbotError
@@ -38,10 +39,15 @@ from mailbot.rendering import (
     CaseSummary,
     ChallengeContext,
     ClarificationContext,
+    ClosedContext,
     Context,
+    Correction,
     ExtensionContext,
     NoticeContext,
+    Outcome,
+    RefusalContext,
     RenderError,
+    ResponseContext,
     WrongCodeContext,
     render,
 )
@@ -122,6 +128,9 @@ def handle_message(session: Session, message: Message, config: Config, *, policy
     if is_from_owner(message, config):
         decision = approval.handle_owner_mail(session, message, config, now=when)
         lines = [Line(message.id, decision.case_reference, decision.detail)]
+        confirmation = approval.confirm(session, message, decision, config, now=when)
+        if confirmation is not None:
+            lines.append(Line(message.id, decision.case_reference, _queued(confirmation)))
     else:
         lines = _handle_case_mail(session, message, config, policy, when)
     message.handled_at = when
@@ -139,16 +148,53 @@ def _handle_case_mail(session: Session, message: Message, config: Config, policy
     decision = cases.open_or_join(session, message, policy=policy, now=now)
     reference = decision.case_reference or ""
     lines = [Line(message.id, reference, _describe(decision))]
-    for outgoing in decision.outgoing:
-        row = queue_outgoing(session, outgoing, config, parent=message, now=now)
-        lines.append(Line(message.id, outgoing.case_reference, _queued(row)))
+    outgoing = list(decision.outgoing)
+    case = session.get(Case, decision.case_id) if decision.case_id is not None else None
+    rows = queue_all(session, config, outgoing, parent=message, now=now)
+    if case is not None and responses.wanted(session, case):
+        # Identity confirmed, a clarification answered or a case reopened: draft the answers now.
+        rows.extend(draft_answers(session, case, config, policy=policy, now=now))
+    lines.extend(Line(message.id, reference, _queued(row)) for row in rows)
     return lines
 
 
-def queue_all(session: Session, config: Config, outgoing: Sequence[cases.Outgoing]) -> None:
-    """Queue (or draft) each intent: the `Deliver` hook of mailbot.cli.cases."""
-    for intent in outgoing:
-        queue_outgoing(session, intent, config)
+def draft_answers(session: Session, case: Case, config: Config, *, policy: cases.CasePolicy,
+                  actor: str = cases.BOT, now: datetime | None = None) -> list[OutboxMessage]:
+    """Draft (or queue, per [responses]) the answer to each right of a verified case.
+
+    Every answer is rendered once before anything is written: when one cannot
+    be (say [privacy] is not filled in), no answer is drafted, the case asks
+    for the owner's attention and the owner is told why, and the message that
+    confirmed identity is still handled.
+    """
+    intents = responses.plan(session, case)
+    try:
+        for intent in intents:
+            render(intent.kind, build_context(session, intent, case, config))
+    except RenderError as exc:
+        case.owner_attention = f"the answers could not be drafted: {exc}; then run: mailbot cases respond {case.id}"
+        cases.add_event(session, case, cases.EventKind.NOTE, actor=actor, now=now, detail=case.owner_attention)
+        log.error("case %s: %s", case.reference, case.owner_attention)
+        if not policy.owner_email:
+            return []
+        notice = cases.owner_notice(case, policy, "cannot_draft", case.owner_attention)
+        return [queue_outgoing(session, notice, config, now=now)]
+    return queue_all(session, config, responses.prepare(session, case, intents, actor=actor, now=now), now=now)
+
+
+def queue_all(session: Session, config: Config, outgoing: Sequence[cases.Outgoing], *,
+              parent: Message | None = None, now: datetime | None = None) -> list[OutboxMessage]:
+    """Queue (or draft) each intent, then settle the state of every case that got an answer.
+
+    Also the `Deliver` hook of mailbot.cli.cases.
+    """
+    rows = [queue_outgoing(session, intent, config, parent=parent, now=now) for intent in outgoing]
+    answered = {row.case_id for row in rows if row.case_id is not None and responses.is_response(row.kind)}
+    for case_id in sorted(answered):
+        case = session.get(Case, case_id)
+        if case is not None:
+            responses.settle(session, case, now=now)
+    return rows
 
 
 def queue_outgoing(session: Session, outgoing: cases.Outgoing, config: Config, *,
@@ -215,8 +261,15 @@ def build_context(session: Session, outgoing: cases.Outgoing, case: Case | None,
         if outgoing.due_on is None:
             raise RenderError(f"an extension notice for case {case.reference} needs the new due date")
         return ExtensionContext(business, summary, reasons=(outgoing.reason,), new_due_on=outgoing.due_on)
-    if kind in ("identity_confirmed", "identity_locked", "identity_expired"):
+    if kind in ("identity_confirmed", "identity_locked", "identity_expired", "complaint_ack", "owner_new_case"):
         return CaseContext(business, summary)
+    if responses.is_response(kind):
+        corrections = requested_corrections(session, case) if kind == "response_rectification" else ()
+        return ResponseContext(business, summary, config.privacy, Outcome(corrections=corrections))
+    if kind == "refusal":
+        return RefusalContext(business, summary, reasons=(outgoing.reason,))
+    if kind == "case_closed":
+        return ClosedContext(business, summary, reason=outgoing.reason)  # type: ignore[arg-type]
     raise RenderError(f"the workflow has no context for a {kind!r} message (case {case.reference})")
 
 
@@ -239,6 +292,24 @@ def case_summary(session: Session, case: Case, timezone: str) -> CaseSummary:
         request_text=text,
         state=case.state,
     )
+
+
+def requested_corrections(session: Session, case: Case) -> tuple[Correction, ...]:
+    """The corrections the requester asked for, as the classifier found them in their mail.
+
+    They prefill the rectification draft, which the owner approves only once
+    the corrections are made (or edits).
+    """
+    found: list[Correction] = []
+    for message in cases.messages_of(session, case):
+        try:
+            details = json.loads(message.classification or "{}").get("details") or {}
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        for item in details.get("corrections") or []:
+            if isinstance(item, dict) and item.get("right"):
+                found.append(Correction(field="", old=str(item.get("wrong") or ""), new=str(item["right"])))
+    return tuple(dict.fromkeys(found))
 
 
 def _references(outgoing: cases.Outgoing, parent: Message | None) -> list[str]:
@@ -283,9 +354,11 @@ __all__ = [
     "WorkflowReport",
     "build_context",
     "case_summary",
+    "draft_answers",
     "handle_message",
     "is_from_owner",
     "process_new",
     "queue_all",
+    "requested_corrections",
     "queue_outgoing",
 ]

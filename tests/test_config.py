@@ -88,3 +88,14 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[mailbox\n"))
+
+
+def test_the_demo_carries_the_example_privacy_notice(tmp_path: Path) -> None:
+    """The embedded demo can draft an access answer: its [privacy] is the example config's."""
+    from mailbot.config import demo_config
+
+    example = load_config(Path(__file__).resolve().parent.parent / "config.example.toml")
+    demo = demo_config(tmp_path / "maildir", tmp_path / "state")
+    assert demo.privacy == example.privacy and demo.privacy.purposes
+    assert demo.business.address == example.business.address
+    assert demo.database_url == f"sqlite:///{tmp_path / 'state' / 'demo.sqlite3'}"

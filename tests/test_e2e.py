@@ -2,8 +2,9 @@
 
 request APPENDed → Intake.run_once → workflow.process_new → Sender.deliver_due →
 the challenge arrives; the requester's reply (built from the received challenge,
-quoting it) → verified; the owner's email approval of the resulting draft →
-the confirmation is delivered. Forged and wrong replies never verify.
+quoting it) → verified, confirmed, and the access answer drafted; the owner's
+email approval of the draft → the answer is delivered, the owner gets a
+confirmation and the case is responded. Forged and wrong replies never verify.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from mailbot.models import Case, Message
 from mailbot.sender import Sender
 from tests.dovecot import DovecotServer
 from tests.smtpd import SmtpServer, smtp_server  # noqa: F401  (fixture)
+from tests.test_responses import PRIVACY
 
 pytestmark = pytest.mark.imap
 
@@ -93,8 +95,8 @@ def rig(tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer,  # noqa
         "bot": {"address": OWNER, "name": "AK3D Studio"},
         "owner": {"email": OWNER},
         "business": {"name": "AK3D Studio"},
-        # The confirmation waits for the owner, so the run ends with an approval by email.
-        "responses": {"identity_confirmed": "draft"},
+        # The shipped policies: acknowledgements go at once, answers wait for the owner.
+        "privacy": PRIVACY,
     }, tmp_path / "mailbot.toml")
     config = dataclasses.replace(config, mailbox=dovecot.mailbox_config())
     # Like a real MTA: what is sent to the bot's own address lands in its INBOX.
@@ -142,13 +144,19 @@ def test_request_challenge_reply_approval_and_delivery(rig: Rig) -> None:
         token, code = case.challenges[-1].token, case.challenges[-1].code
     assert case.reference in challenge["Subject"] and token in challenge["Subject"]
 
+    [new_case] = rig.received(OWNER)
+    assert case.reference in new_case["Subject"] and "New data protection request" in new_case["Subject"]
+
     # The requester replies; the code is only in the quoted challenge.
     rig.deliver(reply_to(challenge, ALICE, "Yes, that was me."))
     rig.run()
-    assert rig.case_state(ALICE) == "verified"
-    assert len(rig.received(ALICE)) == 1  # the confirmation is a draft: nothing more yet
-    [draft_mail] = rig.received(OWNER)
-    assert "to approve" in draft_mail["Subject"]
+    assert rig.case_state(ALICE) == "awaiting_approval"
+    confirmed = rig.received(ALICE)[-1]
+    assert len(rig.received(ALICE)) == 2 and "confirmed" in confirmed["Subject"]
+    assert code not in confirmed.get_body(("plain",)).get_content()
+    [draft_mail] = [m for m in rig.received(OWNER) if "to approve" in m["Subject"]]
+    assert "access" in draft_mail["Subject"]
+    assert "Six years after the order, for tax." in draft_mail.get_body(("plain",)).get_content()
 
     # The bot's own copies came back into the INBOX and were screened, not answered.
     with rig.database.session() as session:
@@ -159,9 +167,16 @@ def test_request_challenge_reply_approval_and_delivery(rig: Rig) -> None:
     rig.deliver(reply_to(draft_mail, OWNER, "approve"))
     report = rig.run()
     assert "approved by email" in str(report)
-    confirmation = rig.received(ALICE)[-1]
-    assert "confirmed" in confirmation["Subject"] and confirmation["Auto-Submitted"] is None
-    assert code not in confirmation.get_body(("plain",)).get_content()
+    answer = rig.received(ALICE)[-1]
+    assert len(rig.received(ALICE)) == 3 and answer["Auto-Submitted"] is None
+    assert answer["In-Reply-To"] == f"<{case.root_message_id}>"
+    assert "Royal Mail, to deliver parcels." in answer.get_body(("plain",)).get_content()
+    confirmation = rig.received(OWNER)[-1]
+    assert confirmation["Subject"].startswith("Draft ") and "approved" in confirmation["Subject"]
+    assert rig.case_state(ALICE) == "responded"
+    assert len(rig.received(OWNER)) == 3  # new case, draft to approve, confirmation
+    # Nothing answered the owner's own mails twice, and nothing went to anyone else.
+    assert len(rig.smtp.handler.received) == len({m.content for m in rig.smtp.handler.received})
 
 
 def test_forged_wrong_and_stranger_replies_never_verify(rig: Rig) -> None:

@@ -30,6 +30,7 @@ from mailbot.rendering import (
     DraftInfo,
     ExtensionContext,
     NoticeContext,
+    DecisionContext,
     Outcome,
     RefusalContext,
     ReminderContext,
@@ -131,6 +132,9 @@ def sample_context(kind: str, case: CaseSummary = CASE) -> object:
     if spec.context is NoticeContext:
         return NoticeContext(BUSINESS, "locked", "[R-2025-0042]", "5 replies without the right code.", case,
                              message_from="jane.doe@example.org", message_subject="Re: my data")
+    if spec.context is DecisionContext:
+        return DecisionContext(BUSINESS, "rejected", 12, "response_access", "jane.doe@example.org",
+                               "rejected by andrei@ak3dstudio.com: we hold no data about her", case)
     raise AssertionError(f"no sample for {kind}")
 
 
@@ -592,3 +596,28 @@ def test_send_failure_notice_says_what_failed_and_what_to_do() -> None:
     assert message.subject == "Could not send message 7 to jane.doe@example.org"
     assert "550 5.1.1 mailbox unavailable" in message.text
     assert "mailbot outbox retry 7" in message.text and "acknowledgement with identity check for case R-2025-0042" in message.text
+
+
+@pytest.mark.parametrize("action", ["approved", "edited", "rejected", "ignored"])
+def test_owner_decision_says_what_the_answer_did(action: str) -> None:
+    detail = {"rejected": "rejected by andrei@ak3dstudio.com: we hold no data about her",
+              "ignored": "draft 12 left waiting: the reply starts with 'ok'"}.get(action, "")
+    out = render("owner_decision", DecisionContext(BUSINESS, action, 12, "response_access",  # type: ignore[arg-type]
+                                                   "jane.doe@example.org", detail, CASE))
+    text = " ".join(out.text.split())
+    assert out.subject.startswith("Draft 12 ") and "[R-2025-0042]" in out.subject
+    expected = {"approved": "queued for jane.doe@example.org, exactly as drafted",
+                "edited": "with the text of your reply instead of the draft",
+                "rejected": "we hold no data about her",
+                "ignored": "start your reply with approve, reject <reason> or edit"}[action]
+    assert expected in text
+    if action == "ignored":
+        assert "the reply starts with 'ok'" in text and "mailbot drafts show 12" in text
+    assert "&lt;reason&gt;" in out.html if action == "ignored" else "<reason>" not in out.html
+
+
+def test_rectification_correction_without_a_field_name_reads_cleanly() -> None:
+    outcome = Outcome(corrections=(Correction(field="", old="12 Old Road", new="5 New Street"),))
+    out = render("response_rectification", ResponseContext(BUSINESS, make_case(rights=("rectification",)),
+                                                           PRIVACY, outcome))
+    assert '- was "12 Old Road", now "5 New Street"' in out.text

@@ -71,6 +71,12 @@ def headers(row: OutboxMessage) -> Any:
     return BytesParser(policy=email.policy.default).parsebytes(row.raw)
 
 
+def ack_of(database: Database) -> OutboxMessage:
+    """The one challenge mail in the outbox."""
+    [ack] = [r for r in outbox_rows(database) if r.kind == "ack_challenge"]
+    return ack
+
+
 def only_case(database: Database) -> Case:
     with database.session() as session:
         [case] = session.scalars(select(Case)).all()
@@ -94,8 +100,9 @@ def test_a_request_opens_a_case_and_queues_the_challenge_with_reference_and_toke
     case = only_case(database)
     challenge = challenge_of(database)
     assert case.state == State.AWAITING_IDENTITY
-    [row] = outbox_rows(database)
+    row, new_case = outbox_rows(database)
     assert row.kind == "ack_challenge" and row.state == "queued" and row.to_address == ALICE
+    assert new_case.kind == "owner_new_case" and new_case.to_address == OWNER and case.reference in new_case.subject
     assert case.reference in row.subject and challenge.token in row.subject
     mail = headers(row)
     assert mail["In-Reply-To"] == f"<{case.root_message_id}>"
@@ -118,7 +125,7 @@ def test_the_reply_with_the_code_verifies_and_queues_the_confirmation(
     record(database)
     workflow.process_new(database, config)
     challenge = challenge_of(database)
-    [ack] = outbox_rows(database)
+    ack = ack_of(database)
     parent = ack.message_id.strip("<>")
     # The code only in the quoted text: replying is the proof.
     reply_id = record(database, subject=f"Re: {ack.subject}", new_text="Yes, it was me.",
@@ -128,8 +135,8 @@ def test_the_reply_with_the_code_verifies_and_queues_the_confirmation(
     assert report.handled == (reply_id,)
     case = only_case(database)
     assert case.state == State.VERIFIED and case.identity_method == "reply_code" and case.due_on is not None
-    confirmed = outbox_rows(database)[-1]
-    assert confirmed.kind == "identity_confirmed" and confirmed.state == "queued"
+    [confirmed] = [r for r in outbox_rows(database) if r.kind == "identity_confirmed"]
+    assert confirmed.state == "queued"
     with database.session() as session:
         reply = session.get_one(Message, reply_id)
         assert headers(confirmed)["In-Reply-To"] == f"<{reply.message_id}>"
@@ -142,7 +149,7 @@ def test_a_reply_matched_by_the_subject_token_alone_verifies(
     record(database)
     workflow.process_new(database, config)
     challenge = challenge_of(database)
-    [ack] = outbox_rows(database)
+    ack = ack_of(database)
     record(database, subject=f"Re: {ack.subject}", body=f"code {challenge.code}", classification=NOT_REQUEST)
     workflow.process_new(database, config)
     assert only_case(database).state == State.VERIFIED
@@ -153,7 +160,7 @@ def test_a_wrong_code_is_answered_and_does_not_verify(
 ) -> None:
     record(database)
     workflow.process_new(database, config)
-    [ack] = outbox_rows(database)
+    ack = ack_of(database)
     parent = ack.message_id.strip("<>")
     record(database, body="000000 is my code", in_reply_to=parent, classification=NOT_REQUEST)
     workflow.process_new(database, config)
@@ -230,7 +237,7 @@ def test_a_crash_mid_message_leaves_nothing_half_done_and_the_rerun_handles_it_o
     monkeypatch.undo()
     assert workflow.process_new(database, config).handled == (message_id,)
     assert workflow.process_new(database, config).handled == ()
-    assert [r.kind for r in outbox_rows(database)] == ["ack_challenge"]
+    assert [r.kind for r in outbox_rows(database)] == ["ack_challenge", "owner_new_case"]
     assert only_case(database).reference.endswith("-0001")
 
 

@@ -1,4 +1,8 @@
-"""`mailbot cases`: see every case, its history, and confirm an identity by hand."""
+"""`mailbot cases`: see every case and its history, and act on one as the owner.
+
+Every action that writes to the requester goes through the outbox like the
+bot's own mail: sent at once or kept as a draft for approval, per [responses].
+"""
 
 from __future__ import annotations
 
@@ -9,23 +13,25 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from mailbot import cases, workflow
+from mailbot import cases, responses, workflow
 from mailbot.casework import clock_running
 from mailbot.cli.common import load, open_db
 from mailbot.config import Config
-from mailbot.models import Case, Challenge
+from mailbot.models import Case, Challenge, OutboxMessage
 
-Deliver = Callable[[Session, Config, Sequence[cases.Outgoing]], None]
+Deliver = Callable[[Session, Config, Sequence[cases.Outgoing]], list[OutboxMessage]]
 
 
 deliver: Deliver = workflow.queue_all
 """Queues (or drafts, per [responses]) what a command decided to send."""
 
+Action = Callable[[Session, Case, Config, cases.CasePolicy, argparse.Namespace], list[OutboxMessage]]
+
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Register `mailbot cases list|show|log|verify`."""
+    """Register `mailbot cases` and its actions."""
     parser = sub.add_parser(
-        "cases", help="list cases, show one, its history, or confirm an identity by hand",
+        "cases", help="list cases, show one and its history, and act on one (verify, respond, extend...)",
         description=(
             "Each data-protection request is a case with a statutory due date. "
             "N is the case number from 'cases list' or its reference (e.g. AK-2026-0007)."
@@ -41,16 +47,121 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     log = csub.add_parser("log", help="the audit trail of case N, oldest first")
     log.add_argument("case", metavar="N")
     log.set_defaults(func=log_case)
-    verify = csub.add_parser(
-        "verify", help="confirm the requester's identity yourself (the clock starts today if it waited)",
-        description=(
-            "Use when the requester could not answer the code (lost mail, too many tries) and you "
-            "checked who they are another way. The note is kept in the audit trail."
-        ),
-    )
-    verify.add_argument("case", metavar="N")
+    verify = _action(csub, "verify", _verify,
+                     "confirm the requester's identity yourself (the clock starts today if it waited)",
+                     "Use when the requester could not answer the code (lost mail, too many tries) and you "
+                     "checked who they are another way. The note is kept in the audit trail. The answers "
+                     "to their rights are then drafted for your approval.")
     verify.add_argument("--note", required=True, help='how you checked, e.g. "phoned the number on the order"')
-    verify.set_defaults(func=verify_case)
+    _action(csub, "respond", _respond, "draft the answer to each right of a verified case again",
+            "The bot drafts the answers by itself once identity is confirmed. Use this after you "
+            "rejected them, or after fixing what stopped them (e.g. the [privacy] section).")
+    clarify = _action(csub, "clarify", _clarify, "ask the requester a question; the clock stops until they answer",
+                      "Only when you genuinely need more to find their data. The clock restarts on their reply.")
+    clarify.add_argument("--question", required=True, help='e.g. "Which email address did you order with?"')
+    extend = _action(csub, "extend", _extend, "take the two-month extension (complex or numerous requests)",
+                     "Allowed once, before the due date passes; the requester is told why.")
+    extend.add_argument("--reason", required=True, help='told to the requester, e.g. "ten years of orders to search"')
+    _action(csub, "resend", _resend, "send a new identity code (lifts a lock after too many wrong codes)",
+            "The old code stops counting.")
+    refuse = _action(csub, "refuse", _refuse, "refuse a manifestly unfounded or excessive request",
+                     "Drafted answers still waiting are cancelled; the refusal tells the requester they "
+                     "can complain to the ICO or go to court.")
+    refuse.add_argument("--reason", required=True, help="the reasons the requester is told")
+    withdraw = _action(csub, "withdraw", _withdraw, "record that the requester withdrew the request",
+                       "Drafted answers still waiting are cancelled.")
+    withdraw.add_argument("--note", required=True, help='how they told you, e.g. "phoned on 3 May"')
+    close = _action(csub, "close", _close, "close an answered, refused, withdrawn or expired case for good",
+                    "The requester gets a short closing note unless --quiet. A later mail from them opens a new case.")
+    close.add_argument("--quiet", action="store_true", help="close without writing to the requester")
+
+
+def _action(csub: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str, action: Action,
+            help_text: str, description: str) -> argparse.ArgumentParser:
+    """Register one owner action on case N."""
+    parser = csub.add_parser(name, help=help_text, description=f"{help_text[0].upper()}{help_text[1:]}. {description}")
+    parser.add_argument("case", metavar="N")
+    parser.set_defaults(func=_run_action, action=action)
+    return parser
+
+
+def _run_action(args: argparse.Namespace) -> int:
+    """Do one owner action on a case in one transaction, then say what it queued or drafted."""
+    config = load(args, allow_demo=True)
+    policy = cases.CasePolicy.from_config(config)
+    db = open_db(config)
+    with db.session() as session:
+        case = cases.find_case(session, args.case)
+        rows = args.action(session, case, config, policy, args)
+        print(f"case {case.reference}: {case.state}" + (f", due {case.due_on}" if case.due_on else ""))
+        if case.owner_attention:
+            print(f"needs you: {case.owner_attention}")
+        for row in rows:
+            if row.state == "draft":
+                print(f"  {row.kind} to {row.to_address}: draft {row.id} waits for approval "
+                      f"(mailbot drafts show {row.id})")
+            else:
+                print(f"  {row.kind} to {row.to_address}: queued as outbox {row.id}")
+    return 0
+
+
+def _owner(config: Config) -> str:
+    return config.owner.email
+
+
+def _verify(session: Session, case: Case, config: Config, policy: cases.CasePolicy,
+            args: argparse.Namespace) -> list[OutboxMessage]:
+    rows = deliver(session, config, cases.verify_manually(session, case, args.note, _owner(config), policy=policy))
+    if responses.wanted(session, case):
+        rows += workflow.draft_answers(session, case, config, policy=policy, actor=_owner(config))
+    return rows
+
+
+def _respond(session: Session, case: Case, config: Config, policy: cases.CasePolicy,
+             args: argparse.Namespace) -> list[OutboxMessage]:
+    case.owner_attention = None
+    rows = workflow.draft_answers(session, case, config, policy=policy, actor=_owner(config))
+    if not rows and not case.owner_attention:
+        raise cases.CaseError(f"case {case.reference} needs no new answers: its rights are "
+                              f"{', '.join(cases.rights_of(case)) or 'none'} and every answer is drafted or sent")
+    return rows
+
+
+def _clarify(session: Session, case: Case, config: Config, policy: cases.CasePolicy,
+             args: argparse.Namespace) -> list[OutboxMessage]:
+    return deliver(session, config, [cases.ask_clarification(session, case, args.question, actor=_owner(config),
+                                                             policy=policy)])
+
+
+def _extend(session: Session, case: Case, config: Config, policy: cases.CasePolicy,
+            args: argparse.Namespace) -> list[OutboxMessage]:
+    return deliver(session, config, [cases.extend(session, case, args.reason, actor=_owner(config), policy=policy)])
+
+
+def _resend(session: Session, case: Case, config: Config, policy: cases.CasePolicy,
+            args: argparse.Namespace) -> list[OutboxMessage]:
+    _challenge, mail = cases.resend_challenge(session, case, policy=policy, actor=_owner(config))
+    return deliver(session, config, [mail])
+
+
+def _refuse(session: Session, case: Case, config: Config, policy: cases.CasePolicy,
+            args: argparse.Namespace) -> list[OutboxMessage]:
+    mail = cases.refuse(session, case, args.reason, actor=_owner(config))
+    responses.cancel_waiting(session, case, "the request was refused", actor=_owner(config))
+    return deliver(session, config, [mail] if mail is not None else [])
+
+
+def _withdraw(session: Session, case: Case, config: Config, policy: cases.CasePolicy,
+              args: argparse.Namespace) -> list[OutboxMessage]:
+    cases.withdraw(session, case, args.note, actor=_owner(config))
+    responses.cancel_waiting(session, case, "the requester withdrew the request", actor=_owner(config))
+    return []
+
+
+def _close(session: Session, case: Case, config: Config, policy: cases.CasePolicy,
+           args: argparse.Namespace) -> list[OutboxMessage]:
+    mail = cases.close(session, case, actor=_owner(config), notify=not args.quiet)
+    return deliver(session, config, [mail] if mail is not None else [])
 
 
 def list_cases(args: argparse.Namespace) -> int:
@@ -132,20 +243,6 @@ def log_case(args: argparse.Namespace) -> int:
             detail = ev.detail + (f" <{ev.message_ref}>" if ev.message_ref else "")
             table.add_row(ev.at.strftime("%Y-%m-%d %H:%M:%S"), ev.kind, ev.actor, state, detail)
         Console().print(table)
-    return 0
-
-
-def verify_case(args: argparse.Namespace) -> int:
-    """Confirm identity by hand, as the owner."""
-    config = load(args, allow_demo=True)
-    policy = cases.CasePolicy.from_config(config)
-    db = open_db(config)
-    with db.session() as session:
-        case = cases.find_case(session, args.case)
-        outgoing = cases.verify_manually(session, case, args.note, config.owner.email, policy=policy)
-        deliver(session, config, outgoing)
-        print(f"case {case.reference}: identity confirmed by {config.owner.email}; "
-              f"clock started {case.clock_started_on}, due {case.due_on}")
     return 0
 
 
