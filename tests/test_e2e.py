@@ -4,7 +4,8 @@ request APPENDed → Intake.run_once → workflow.process_new → Sender.deliver
 the challenge arrives; the requester's reply (built from the received challenge,
 quoting it) → verified, confirmed, and the access answer drafted; the owner's
 email approval of the draft → the answer is delivered, the owner gets a
-confirmation and the case is responded. Forged and wrong replies never verify.
+confirmation and the case is responded. Forged approvals approve nothing;
+forged and wrong replies never verify.
 """
 
 from __future__ import annotations
@@ -163,6 +164,15 @@ def test_request_challenge_reply_approval_and_delivery(rig: Rig) -> None:
         screened = session.scalars(select(Message).where(Message.status == "screened")).all()
         assert screened and {m.screen_rule for m in screened} == {"loop"}
 
+    # Forgeries approve nothing: a stranger who got hold of the draft mail (token and all), and
+    # a mail that claims the owner's address but carries no token.
+    rig.deliver(reply_to(draft_mail, MALLORY, "approve"))
+    rig.deliver(new_mail(OWNER, "Re: Draft 1 to approve", "approve"))
+    rig.run()
+    assert rig.case_state(ALICE) == "awaiting_approval"
+    assert len(rig.received(ALICE)) == 2 and rig.received(MALLORY) == []
+    assert not [m for m in rig.received(OWNER) if "approved" in m["Subject"]]
+
     # The owner (same address as the bot) approves by replying.
     rig.deliver(reply_to(draft_mail, OWNER, "approve"))
     report = rig.run()
@@ -174,7 +184,9 @@ def test_request_challenge_reply_approval_and_delivery(rig: Rig) -> None:
     confirmation = rig.received(OWNER)[-1]
     assert confirmation["Subject"].startswith("Draft ") and "approved" in confirmation["Subject"]
     assert rig.case_state(ALICE) == "responded"
-    assert len(rig.received(OWNER)) == 3  # new case, draft to approve, confirmation
+    # New case, draft to approve, the stranger's mail on the case shown to the owner, confirmation.
+    subjects = [m["Subject"] for m in rig.received(OWNER)]
+    assert len(subjects) == 4 and "A new message on an open case" in subjects[2]
     # Nothing answered the owner's own mails twice, and nothing went to anyone else.
     assert len(rig.smtp.handler.received) == len({m.content for m in rig.smtp.handler.received})
 
