@@ -60,7 +60,7 @@ _SIGNATURE = re.compile(
     r"Sent with Proton Mail[^\n]*|Get Outlook for \w[^\n]*|Sent from Outlook for \w[^\n]*|"
     r"Von meinem \w[\w ]{0,40} gesendet|Gesendet von meinem \w[\w ]{0,40}|"
     r"Envoyé de mon \w[\w ]{0,40}|Enviado desde mi \w[\w ]{0,40}|"
-    r"Inviato da(?:l mio)? \w[\w ]{0,40}|Verzonden (?:vanaf|met) (?:mijn )?\w[\w ]{0,40})[ \t]*)(?=\n|$)",
+    r"Inviato da(?:l mio)? \w[\w ]{0,40}|(?:Verzonden|Verstuurd) (?:vanaf|met|van) (?:mijn )?\w[\w ]{0,40})[ \t]*)(?=\n|$)",
     re.IGNORECASE,
 )
 # Lines that could start quoted history; everything before the first one is

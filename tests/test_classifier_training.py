@@ -146,3 +146,33 @@ def test_model_learns_the_internal_any_request_label_but_does_not_report_it() ->
     assert ANY_REQUEST not in MODEL_LABELS
     result = model.classify("data", "Please send me a copy of my personal data.")
     assert ANY_REQUEST not in result.scores and ANY_REQUEST not in result.labels
+
+
+def test_cross_validation_measures_each_training_source_once_and_leaves_heldout_and_model_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`evaluate --folds K` retrains K times on a small data set; each non-held-out mail is measured once."""
+    data = tmp_path / "data"
+    data.mkdir()
+    examples = corpus.read_examples(training.DATA_DIR)
+    small = [e for e in examples if e.source.startswith("ak3d/v3_en/")][:80]
+    (data / "small.jsonl").write_text("".join(
+        json.dumps({"id": e.id, "source": e.source, "lang": e.lang, "subject": e.subject, "text": e.text,
+                    "labels": list(e.labels)}) + "\n" for e in small
+    ))
+    config = tmp_path / "config.cfg"
+    config.write_text(training.CONFIG_PATH.read_text().replace("epochs = 50", "epochs = 2"))
+    _, settings, _ = training.read_config(config)
+    pool, heldout = corpus.split(small, settings.heldout_fraction, settings.seed)
+    assert heldout, "the sample needs held-out sources to show they stay out"
+    shipped = (DEFAULT_MODEL_DIR / "mailbot.json").read_bytes()
+
+    assert main(["classifier", "evaluate", "--folds", "3", "--data", str(data), "--train-config", str(config)]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "fold 3/3" in out and f"3-fold cross-validation over the training sources: {len(pool)} messages" in out
+    assert "macro-F1" in out
+    assert (DEFAULT_MODEL_DIR / "mailbot.json").read_bytes() == shipped
+    folds = {corpus.fold_of(e.source, 3, settings.seed) for e in pool}
+    assert folds == {0, 1, 2}
+    with pytest.raises(training.ClassifierError, match="at least 2 folds"):
+        training.cross_validate(data, config, 1)

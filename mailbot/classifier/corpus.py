@@ -90,6 +90,12 @@ def split_validation(
     return fit, validation
 
 
+def fold_of(source: str, folds: int, seed: int) -> int:
+    """The cross-validation fold (0 .. folds-1) of a source: a third stable hash, so whole sources again."""
+    digest = hashlib.sha256(f"{seed}:fold:{source}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % folds
+
+
 def fingerprint(examples: Iterable[Example]) -> str:
     """A hash of the examples' content, stored with the model to tell which data built it."""
     h = hashlib.sha256()

@@ -45,7 +45,12 @@ _HEADER_BLOCK_NEXT = re.compile(
     r"|inviato|a|oggetto|verzonden|aan|onderwerp)\s*:", re.I
 )
 _SIGNATURE = re.compile(r"^(--|-- |__)\s*$")
-_MOBILE = re.compile(r"^\s*(sent from my \w+.*|von meinem \w+ gesendet.*|envoyé de mon \w+.*)$", re.I)
+# "Sent from my iPhone" in each of our languages: a phone's line, never the sender's words.
+_MOBILE = re.compile(
+    r"^\s*(sent from my \w+.*|von meinem \w+ gesendet.*|gesendet von meinem \w+.*|envoyé de mon \w+.*"
+    r"|enviado desde mi \w+.*|inviato da(?:l mio)? \w+.*|(?:verzonden|verstuurd) (?:vanaf|met|van) (?:mijn )?\w+.*)$",
+    re.I,
+)
 _SPACE = re.compile(r"[ \t\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 

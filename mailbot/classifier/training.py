@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailbot.classifier.corpus import Example, fingerprint, read_examples, split, split_validation
+from mailbot.classifier.corpus import Example, fingerprint, fold_of, read_examples, split, split_validation
 from mailbot.classifier.model import (
     ANY_REQUEST,
     DECISION_FILE,
@@ -96,10 +96,6 @@ def train(
 ) -> TrainResult:
     """Build the model from data and config into out_dir (default classifiers/model), seeded."""
     import spacy
-    from spacy.tokens import Doc
-    from spacy.training import Example as SpacyExample
-    from spacy.util import fix_random_seed, minibatch
-    from thinc.api import Adam
 
     out_dir = Path(out_dir) if out_dir else CLASSIFIERS_DIR / "model"
     cfg, settings, decision = read_config(config_path)
@@ -108,30 +104,7 @@ def train(
     fit_set, validation = split_validation(train_set, settings.validation_fraction, settings.seed)
     augmented = augment(fit_set, settings.typo_copies, settings.seed)
 
-    fix_random_seed(settings.seed)
-    nlp = spacy.blank(cfg["nlp"]["lang"])
-    textcat = nlp.add_pipe(PIPE, config=dict(cfg["components"][PIPE]))
-    for label in TRAINED_LABELS:
-        textcat.add_label(label)
-    gold = [
-        SpacyExample.from_dict(
-            Doc(nlp.vocab, words=features(normalise(e.subject, e.text))[1]), {"cats": _cats(e.labels)}
-        )
-        for e in augmented
-    ]
-    optimizer = Adam(settings.learn_rate)
-    nlp.initialize(lambda: gold, sgd=optimizer)
-    rng = random.Random(settings.seed)
-    loss = 0.0
-    for epoch in range(settings.epochs):
-        rng.shuffle(gold)
-        losses: dict[str, float] = {}
-        for batch in minibatch(gold, size=settings.batch_size):
-            nlp.update(batch, drop=settings.dropout, sgd=optimizer, losses=losses)
-        loss = losses.get(PIPE, 0.0)
-        if epoch % 5 == 4 or epoch == settings.epochs - 1:
-            log(f"epoch {epoch + 1:>3}/{settings.epochs}  loss {loss:.4f}")
-
+    nlp, loss = fit(augmented, cfg, settings, log=log)
     if settings.tune_thresholds and validation:
         decision = tune_decision(Model(nlp, decision, {}), validation, decision)
         log(f"thresholds tuned on {len(validation)} validation examples: threshold {decision.threshold}, "
@@ -162,6 +135,74 @@ def train(
     tmp.rename(out_dir)
     return TrainResult(out_dir, len(fit_set), len(heldout), fp, loss, len(validation), decision)
 
+
+def fit(examples: Sequence[Example], cfg: Any, settings: TrainingSettings, *, log=print):  # type: ignore[no-untyped-def]
+    """A blank pipeline with the text categoriser fitted to examples (seeded): (nlp, final loss)."""
+    import spacy
+    from spacy.tokens import Doc
+    from spacy.training import Example as SpacyExample
+    from spacy.util import fix_random_seed, minibatch
+    from thinc.api import Adam
+
+    fix_random_seed(settings.seed)
+    nlp = spacy.blank(cfg["nlp"]["lang"])
+    textcat = nlp.add_pipe(PIPE, config=dict(cfg["components"][PIPE]))
+    for label in TRAINED_LABELS:
+        textcat.add_label(label)
+    gold = [
+        SpacyExample.from_dict(
+            Doc(nlp.vocab, words=features(normalise(e.subject, e.text))[1]), {"cats": _cats(e.labels)}
+        )
+        for e in examples
+    ]
+    optimizer = Adam(settings.learn_rate)
+    nlp.initialize(lambda: gold, sgd=optimizer)
+    rng = random.Random(settings.seed)
+    loss = 0.0
+    for epoch in range(settings.epochs):
+        rng.shuffle(gold)
+        losses: dict[str, float] = {}
+        for batch in minibatch(gold, size=settings.batch_size):
+            nlp.update(batch, drop=settings.dropout, sgd=optimizer, losses=losses)
+        loss = losses.get(PIPE, 0.0)
+        if epoch % 5 == 4 or epoch == settings.epochs - 1:
+            log(f"epoch {epoch + 1:>3}/{settings.epochs}  loss {loss:.4f}")
+
+    return nlp, loss
+
+
+
+def cross_validate(
+    data_dir: Path = DATA_DIR, config_path: Path = CONFIG_PATH, folds: int = 5,
+    *, log=print,  # type: ignore[no-untyped-def]
+) -> Evaluation:
+    """The whole of `train` repeated on `folds` folds of the training sources, each fold measured once.
+
+    The held-out split stays out of it. Each fold's model is fitted and its thresholds tuned
+    exactly as `train` does on the other folds; the pooled results measure the procedure on
+    about four times as many mails as the held-out split holds, so they move less with one
+    data change. The shipped model is not touched.
+    """
+    if folds < 2:
+        raise ClassifierError(f"cross-validation needs at least 2 folds, not {folds}")
+    cfg, settings, base = read_config(config_path)
+    pool, _ = split(read_examples(data_dir), settings.heldout_fraction, settings.seed)
+    measured: list[Example] = []
+    results: list[Classification] = []
+    for k in range(folds):
+        test = [e for e in pool if fold_of(e.source, folds, settings.seed) == k]
+        rest = [e for e in pool if fold_of(e.source, folds, settings.seed) != k]
+        fit_set, validation = split_validation(rest, settings.validation_fraction, settings.seed)
+        nlp, _ = fit(augment(fit_set, settings.typo_copies, settings.seed), cfg, settings, log=lambda *_: None)
+        decision = base
+        if settings.tune_thresholds and validation:
+            decision = tune_decision(Model(nlp, base, {}), validation, base)
+        model = Model(nlp, decision, {})
+        results += [model.classify(e.subject, e.text) for e in test]
+        measured += test
+        log(f"fold {k + 1}/{folds}: fitted on {len(fit_set)}, thresholds tuned on {len(validation)}, "
+            f"measured on {len(test)}")
+    return score(measured, results)
 
 # Candidate decision thresholds tried on the validation split.
 THRESHOLDS = tuple(round(0.15 + 0.05 * i, 2) for i in range(12))  # 0.15 .. 0.70
