@@ -346,6 +346,29 @@ def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
     assert set(model.bow.scores([]).values()) == {0.0}  # spaCy scores an empty doc 0
 
 
+def test_fast_path_declines_an_ensemble_and_spacy_scores_it() -> None:
+    """A config with spaCy's ensemble (bag of words beside a CNN) never takes the bag-of-words shortcut."""
+    import spacy
+
+    from mailbot.classifier.bow import BowScorer
+
+    nlp = spacy.blank("xx")
+    textcat = nlp.add_pipe("textcat_multilabel", config={"model": {
+        "@architectures": "spacy.TextCatEnsemble.v2", "nO": None,
+        "linear_model": {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": False, "ngram_size": 1,
+                         "no_output_layer": False, "length": 1024},
+        "tok2vec": {"@architectures": "spacy.Tok2Vec.v2",
+                    "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 16, "rows": [100],
+                              "attrs": ["NORM"], "include_static_vectors": False},
+                    "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 16, "window_size": 1,
+                               "maxout_pieces": 2, "depth": 1}},
+    }})
+    textcat.add_label("access")
+    nlp.initialize()
+    assert BowScorer.of(textcat) is None
+    assert BowScorer.of(load_model().textcat) is not None
+
+
 def test_features_count_each_word_once_and_read_the_opening() -> None:
     """The model reads each distinct word once, from the first MODEL_CHARS characters; rules read all words."""
     from mailbot.classifier.normalisation import MODEL_CHARS, features

@@ -14,10 +14,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+import re
+
 import numpy as np
 from spacy.strings import get_string_id
 
 _M32 = 0xFFFFFFFF
+# The layers of spaCy's TextCatBOW ("with_cpu(extract_ngrams>>resizable(sparse_linear))>>with_cpu(logistic)").
+_BOW_PARTS = frozenset({"with_cpu", "extract_ngrams", "resizable", "sparse_linear", "logistic"})
+_LAYER_PART = re.compile(r"[\w-]+")
 CACHE_WORDS = 50_000  # words whose weight rows are remembered (a few MB); then the cache starts anew
 
 
@@ -57,6 +62,10 @@ class BowScorer:
         model = textcat.model
         names = [layer.name for layer in model.walk()]
         if "extract_ngrams" not in names or "sparse_linear" not in names or "logistic" not in names:
+            return None
+        # An ensemble holds the same bag of words beside a CNN; its linear part alone scores
+        # nonsense, so the whole model must be made of nothing else.
+        if not set(_LAYER_PART.findall(model.name)) <= _BOW_PARTS:
             return None
         extract = next(layer for layer in model.walk() if layer.name == "extract_ngrams")
         sparse = next(layer for layer in model.walk() if layer.name == "sparse_linear")
