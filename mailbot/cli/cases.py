@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from mailbot import cases, responses, workflow
 from mailbot.casework import clock_running
-from mailbot.cli.common import load, open_db
+from mailbot.cli.common import load, make_console, open_db
 from mailbot.config import Config
 from mailbot.models import Case, Challenge, OutboxMessage
 
@@ -171,7 +170,7 @@ def list_cases(args: argparse.Namespace) -> int:
     db = open_db(config)
     with db.session() as session:
         rows = cases.list_cases(session, open_only=args.open)
-        console = Console()
+        console = make_console()
         if not rows:
             console.print("No cases yet." if not args.open else "No open cases.")
             return 0
@@ -242,7 +241,7 @@ def log_case(args: argparse.Namespace) -> int:
             state = f"{ev.from_state or '-'} -> {ev.to_state}" if ev.to_state else ""
             detail = ev.detail + (f" <{ev.message_ref}>" if ev.message_ref else "")
             table.add_row(ev.at.strftime("%Y-%m-%d %H:%M:%S"), ev.kind, ev.actor, state, detail)
-        Console().print(table)
+        make_console().print(table)
     return 0
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+
+from rich.console import Console
 
 from mailbot.config import Config, demo_config, find_config_path, load_config
 from mailbot.db import Database
@@ -39,3 +42,8 @@ def open_db(config: Config, *, check: bool = True) -> Database:
     if check:
         db.check_schema()
     return db
+
+
+def make_console() -> Console:
+    """Where commands print: a terminal's width, and unbroken lines when piped to a file or a log."""
+    return Console(soft_wrap=not sys.stdout.isatty())

@@ -10,12 +10,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session
 
 from mailbot import approval
-from mailbot.cli.common import load, open_db
+from mailbot.cli.common import load, make_console, open_db
 from mailbot.errors import MailbotError
 from mailbot.models import Case, OutboxMessage
 
@@ -54,7 +53,7 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
 def list_drafts(args: argparse.Namespace) -> int:
     """Print the drafts waiting as a table."""
     db = open_db(load(args, allow_demo=True))
-    console = Console()
+    console = make_console()
     with db.session() as session:
         rows = approval.drafts(session)
         if not rows:

@@ -6,12 +6,11 @@ import argparse
 import asyncio
 import sys
 
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
 from mailbot import outbox
-from mailbot.cli.common import load, open_db
+from mailbot.cli.common import load, make_console, open_db
 from mailbot.models import OutboxMessage
 
 EXPLAIN = {
@@ -64,7 +63,7 @@ def list_messages(args: argparse.Namespace) -> int:
         query = query.where(OutboxMessage.state == args.state)
     with db.session() as session:
         found = session.scalars(query).all()
-    console = Console()
+    console = make_console()
     if not found:
         console.print("The outbox is empty." if not args.state else f"No {args.state} messages.")
         return 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from mailbot.cli.common import load, open_db
+from mailbot.cli.common import load, make_console, open_db
 from mailbot.errors import NotFound
 from mailbot.models import QuarantineEntry
 
@@ -37,7 +36,7 @@ def list_entries(args: argparse.Namespace) -> int:
     db = open_db(load(args, allow_demo=True))
     with db.session() as session:
         entries = session.scalars(select(QuarantineEntry).order_by(QuarantineEntry.id)).all()
-    console = Console()
+    console = make_console()
     if not entries:
         console.print("The quarantine is empty.")
         return 0

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
-
-from mailbot.cli.common import load, open_db
+from mailbot.cli.common import load, make_console, open_db
 from mailbot.retention import apply_retention
 
 
@@ -31,7 +29,7 @@ def retention(args: argparse.Namespace) -> int:
     config = load(args, allow_demo=True)
     db = open_db(config)
     report = apply_retention(db, config, dry_run=args.dry_run)
-    console = Console()
+    console = make_console()
     console.print(f"Retention: {config.schedule.retention_months} month(s); "
                   f"everything closed or received before {report.cutoff:%Y-%m-%d %H:%M} UTC.")
     if report.empty and not report.cases:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
-from mailbot.cli.common import load, open_db
+from mailbot.cli.common import load, make_console, open_db
 from mailbot.config import Config
 from mailbot.db import Database
 from mailbot.intake import Classify, Intake, PassReport
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     config = load(args, allow_demo=True)
     demo = args.config is None and config.path.name == "demo.toml"
     db = _database(config, demo)
-    console = Console()
+    console = make_console()
     if demo:
         console.print(
             f"[bold]Embedded demo[/]: reading the sample mails in {config.mailbox.path}\n"

@@ -6,13 +6,12 @@ import argparse
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
 from mailbot import clock
 from mailbot.casework import is_open
-from mailbot.cli.common import load, open_db
+from mailbot.cli.common import load, make_console, open_db
 from mailbot.models import Case, JobRun, MailboxState, OutboxMessage, QuarantineEntry, Reminder
 from mailbot.outbox import DRAFT, QUEUED
 from mailbot.reminders import due_reminders
@@ -56,7 +55,7 @@ def status(args: argparse.Namespace) -> int:
     now = clock.now()
     tz = ZoneInfo(config.business.timezone)
     today = now.astimezone(tz).date()
-    console = Console()
+    console = make_console()
     beats = heartbeats(db)
     with db.session() as session:
         cursors = session.scalars(select(MailboxState).order_by(MailboxState.source)).all()
