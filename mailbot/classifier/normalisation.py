@@ -34,7 +34,8 @@ _REPLY_HEADER = re.compile(
     r"|il\b.{0,200}\bha scritto\s*:"
     r"|op\b.{0,200}\bschreef\b.{0,200}:"
     r"|-{2,}\s*(original message|ursprüngliche nachricht|message d'origine|mensaje original"
-    r"|messaggio originale|oorspronkelijk bericht|forwarded message|weitergeleitete nachricht)\s*-{2,}"
+    r"|messaggio originale|oorspronkelijk bericht|forwarded message|weitergeleitete nachricht"
+    r"|message transféré|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht)\s*-{2,}"
     r"|_{10,}"
     r")\s*$",
     re.I,
