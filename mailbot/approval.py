@@ -21,6 +21,9 @@ so the quoted instructions and draft are never taken for the owner's words:
 * ``edit`` followed by the full replacement text queues that text instead
   (plain text only; the HTML alternative of the draft is dropped).
 
+From the CLI the owner can also send files with an answer (`--attach`): the copy of
+the data an access request asks for, or the export of a portability request.
+
 A message approved by a person is not an automatic reply, so its
 ``Auto-Submitted`` header is removed. Every decision is written to the case's
 audit trail with who made it.
@@ -30,12 +33,16 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import hashlib
+import mimetypes
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import select
@@ -53,12 +60,39 @@ _TOKEN_BYTES = 16
 _TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])")
 _CHALLENGE_KINDS = ("ack_challenge", "challenge_reminder")
 
+# Files sent with one answer, in all. Base64 makes them a third larger, and many mail servers
+# refuse a message above 20 to 25 MB; a larger export goes by a download link instead.
+MAX_ATTACHMENT_BYTES = 15 * 1024 * 1024
+
 Verb = Literal["approve", "reject", "edit"]
 Action = Literal["approved", "rejected", "edited", "ignored"]
 
 
 class ApprovalError(MailbotError):
     """A draft cannot be approved, rejected or edited as asked."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file the owner sends with an answer: the copy of the data, an export."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @classmethod
+    def read(cls, path: Path) -> Attachment:
+        """The file at path, typed by its name (unknown types go as application/octet-stream)."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ApprovalError(f"cannot attach {path}: {exc.strerror or exc}; nothing was changed") from exc
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return cls(path.name, content_type, data)
+
+    def describe(self) -> str:
+        """name, size and the start of its SHA-256, for the audit trail."""
+        return f"{self.filename} ({_size(len(self.data))}, sha256 {hashlib.sha256(self.data).hexdigest()[:16]})"
 
 
 @dataclass(frozen=True)
@@ -148,22 +182,25 @@ def draft_text(row: OutboxMessage) -> str:
 
 
 def approve(session: Session, number: int, *, actor: str, config: Config,
-            now: datetime | None = None) -> OutboxMessage:
-    """Queue draft number as it is, approved by actor."""
+            attachments: Sequence[Attachment] = (), now: datetime | None = None) -> OutboxMessage:
+    """Queue draft number as it is (with attachments, if any), approved by actor."""
     when = now or clock.now()
+    _check_size(number, attachments)
     row = get_draft(session, number)
     msg = _parse(row.raw)
-    _release(session, row, msg, actor=actor, config=config, note="approved as drafted", now=when)
+    _release(session, row, msg, actor=actor, config=config, note="approved as drafted", now=when,
+             attachments=attachments)
     return row
 
 
 def edit(session: Session, number: int, text: str, *, actor: str, config: Config,
-         now: datetime | None = None) -> OutboxMessage:
+         attachments: Sequence[Attachment] = (), now: datetime | None = None) -> OutboxMessage:
     """Queue draft number with text instead of its own (plain text only), approved by actor."""
     when = now or clock.now()
     new_text = text.replace("\r\n", "\n").strip("\n")
     if not new_text.strip():
         raise ApprovalError(f"the replacement text for draft {number} is empty; nothing was changed")
+    _check_size(number, attachments)
     row = get_draft(session, number)
     old = _parse(row.raw)
     msg = EmailMessage()
@@ -171,8 +208,25 @@ def edit(session: Session, number: int, text: str, *, actor: str, config: Config
         for value in old.get_all(name, []):
             msg[name] = value
     msg.set_content(new_text + "\n")
-    _release(session, row, msg, actor=actor, config=config, note="edited and approved", now=when)
+    _release(session, row, msg, actor=actor, config=config, note="edited and approved", now=when,
+             attachments=attachments)
     return row
+
+
+def _check_size(number: int, attachments: Sequence[Attachment]) -> None:
+    """Refuse attachments too large to go by mail, before anything changes."""
+    total = sum(len(a.data) for a in attachments)
+    if total > MAX_ATTACHMENT_BYTES:
+        raise ApprovalError(
+            f"the files for draft {number} come to {_size(total)}; mail servers often refuse messages "
+            f"that large (the limit here is {_size(MAX_ATTACHMENT_BYTES)}): send a download link instead "
+            f"(mailbot drafts edit {number}); nothing was changed"
+        )
+
+
+def _size(n: int) -> str:
+    """A byte count as people read it."""
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(1, round(n / 1024))} KB"
 
 
 def reject(session: Session, number: int, reason: str, *, actor: str,
@@ -196,8 +250,13 @@ def reject(session: Session, number: int, reason: str, *, actor: str,
 
 
 def _release(session: Session, row: OutboxMessage, msg: EmailMessage, *, actor: str, config: Config,
-             note: str, now: datetime) -> None:
+             note: str, now: datetime, attachments: Sequence[Attachment] = ()) -> None:
     """Store msg as the draft's final bytes and queue it, approved by actor; audit it on the case."""
+    for item in attachments:
+        maintype, _, subtype = item.content_type.partition("/")
+        msg.add_attachment(item.data, maintype=maintype, subtype=subtype, filename=item.filename)
+    if attachments:
+        note += " with " + ", ".join(item.describe() for item in attachments)
     # A person approved it: not an automatic reply (RFC 3834), and dated when it really leaves.
     del msg["Auto-Submitted"]
     del msg["Date"]

@@ -225,3 +225,53 @@ def test_cli_edit_in_the_editor_and_unchanged_aborts(
     assert done.state == "queued" and done.approved_by == OWNER
     assert approval.draft_text(done) == "Dear Alice,\n\nAll done.\n"
     assert not any(name.startswith("mailbot-draft-") for name in os.listdir(os.environ.get("TMPDIR", "/tmp")))
+
+
+def test_cli_approve_with_attachments_sends_the_files_with_the_text_and_audits_them(
+    database: Database, fake_clock: FakeClock, cli_config: tuple[Path, Config], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`drafts approve N --attach F --attach G`: the text stays, the files go with it, the trail names them."""
+    import email.policy
+    from email.parser import BytesParser
+
+    path, config = cli_config
+    draft, _ = make_draft(database, config)
+    text_before = approval.draft_text(row(database, draft.id))
+    export = tmp_path / "alice-export.csv"
+    export.write_text("order,date\nAK-1001,2026-03-02\n", encoding="utf-8")
+    scan = tmp_path / "scan.bin"
+    scan.write_bytes(bytes(range(256)) * 4)
+    argv = ["--config", str(path), "drafts", "approve", str(draft.id), "--attach", str(export), "--attach", str(scan)]
+    assert main(argv) == 0
+    assert "alice-export.csv" in capsys.readouterr().out
+
+    sent = BytesParser(policy=email.policy.default).parsebytes(row(database, draft.id).raw)
+    files = {part.get_filename(): part for part in sent.iter_attachments()}
+    assert files["alice-export.csv"].get_content_type() == "text/csv"
+    assert files["alice-export.csv"].get_content() == "order,date\nAK-1001,2026-03-02\n"
+    assert files["scan.bin"].get_content_type() == "application/octet-stream"
+    assert files["scan.bin"].get_content() == bytes(range(256)) * 4
+    assert approval.draft_text(row(database, draft.id)) == text_before
+    assert sent["Auto-Submitted"] is None and row(database, draft.id).state == "queued"
+    detail = approvals(database)[0].detail
+    assert "alice-export.csv (1 KB, sha256 " in detail and "scan.bin" in detail
+
+
+def test_cli_attach_refuses_a_missing_or_too_large_file_and_changes_nothing(
+    database: Database, fake_clock: FakeClock, cli_config: tuple[Path, Config], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path, config = cli_config
+    draft, _ = make_draft(database, config)
+    missing = tmp_path / "nope.zip"
+    assert main(["--config", str(path), "drafts", "approve", str(draft.id), "--attach", str(missing)]) == 2
+    assert "cannot attach" in capsys.readouterr().err and row(database, draft.id).state == "draft"
+
+    monkeypatch.setattr(approval, "MAX_ATTACHMENT_BYTES", 1000)
+    big = tmp_path / "big.zip"
+    big.write_bytes(b"x" * 2000)
+    assert main(["--config", str(path), "drafts", "approve", str(draft.id), "--attach", str(big)]) == 2
+    err = capsys.readouterr().err
+    assert "download link" in err and "nothing was changed" in err
+    assert row(database, draft.id).state == "draft" and not approvals(database)

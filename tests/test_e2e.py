@@ -212,3 +212,25 @@ def test_forged_wrong_and_stranger_replies_never_verify(rig: Rig) -> None:
     assert rig.received(MALLORY) == []
     kinds = [m["Subject"] for m in rig.received(BOB)]
     assert any("did not contain the code" in s for s in kinds)
+
+
+def test_an_answer_approved_with_the_data_export_arrives_with_it(rig: Rig) -> None:
+    """The owner approves the access answer from the CLI with a file: it leaves over SMTP with the file."""
+    from mailbot import approval
+
+    rig.deliver(new_mail(ALICE, "My data", "Please send me a copy of my personal data."))
+    rig.run()
+    [challenge] = rig.received(ALICE)
+    rig.deliver(reply_to(challenge, ALICE, "Yes, that was me."))
+    rig.run()
+    export = b"order,date,total\nAK-1001,2026-03-02,24.00\n"
+    with rig.database.session() as session:
+        [draft] = approval.drafts(session)
+        approval.approve(session, draft.id, actor=OWNER, config=rig.config,
+                         attachments=[approval.Attachment("alice-data.csv", "text/csv", export)])
+    rig.run()
+    answer = rig.received(ALICE)[-1]
+    assert "Royal Mail, to deliver parcels." in answer.get_body(("plain",)).get_content()
+    [attached] = list(answer.iter_attachments())
+    assert attached.get_filename() == "alice-data.csv" and attached.get_content().encode() == export
+    assert rig.case_state(ALICE) == "responded"

@@ -34,8 +34,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     show = dsub.add_parser("show", help="draft N in full")
     show.add_argument("number", type=int, metavar="N", help="the number from 'drafts list'")
     show.set_defaults(func=show_draft)
-    approve = dsub.add_parser("approve", help="send draft N as it is")
+    approve = dsub.add_parser(
+        "approve", help="send draft N as it is",
+        description="Queues draft N as it is. --attach sends files with it: the copy of the data an "
+                    f"access request asks for, or a portability export (at most "
+                    f"{approval.MAX_ATTACHMENT_BYTES // 1024 // 1024} MB in all).",
+    )
     approve.add_argument("number", type=int, metavar="N")
+    _attach_option(approve)
     approve.set_defaults(func=approve_draft)
     reject = dsub.add_parser("reject", help="do not send draft N; the reason is kept with the case")
     reject.add_argument("number", type=int, metavar="N")
@@ -47,7 +53,14 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
                     "text sends it instead of the draft (as plain text); an unchanged text changes nothing.",
     )
     edit.add_argument("number", type=int, metavar="N")
+    _attach_option(edit)
     edit.set_defaults(func=edit_draft)
+
+
+def _attach_option(parser: argparse.ArgumentParser) -> None:
+    """--attach FILE, repeatable."""
+    parser.add_argument("--attach", metavar="FILE", type=Path, action="append", default=[],
+                        help="send this file with the message (repeat for several)")
 
 
 def list_drafts(args: argparse.Namespace) -> int:
@@ -90,12 +103,14 @@ def show_draft(args: argparse.Namespace) -> int:
 
 
 def approve_draft(args: argparse.Namespace) -> int:
-    """Queue a draft as it is."""
+    """Queue a draft as it is, with any files to attach."""
     config = load(args, allow_demo=True)
+    files = [approval.Attachment.read(path) for path in args.attach]
     db = open_db(config)
     with db.session() as session:
-        row = approval.approve(session, args.number, actor=config.owner.email, config=config)
-        print(f"draft {row.id} approved; it goes to {row.to_address} at the next sending pass")
+        row = approval.approve(session, args.number, actor=config.owner.email, config=config,
+                               attachments=files)
+        print(f"draft {row.id} approved{_with(files)}; it goes to {row.to_address} at the next sending pass")
     return 0
 
 
@@ -112,6 +127,7 @@ def reject_draft(args: argparse.Namespace) -> int:
 def edit_draft(args: argparse.Namespace) -> int:
     """Edit a draft's text in $EDITOR and queue the result; an unchanged text aborts."""
     config = load(args, allow_demo=True)
+    files = [approval.Attachment.read(path) for path in args.attach]
     db = open_db(config)
     with db.session() as session:
         original = approval.draft_text(approval.get_draft(session, args.number))
@@ -121,9 +137,16 @@ def edit_draft(args: argparse.Namespace) -> int:
               f"(to send it as it is: mailbot drafts approve {args.number})", file=sys.stderr)
         return 1
     with db.session() as session:
-        row = approval.edit(session, args.number, edited, actor=config.owner.email, config=config)
-        print(f"draft {row.id} edited and approved; it goes to {row.to_address} at the next sending pass")
+        row = approval.edit(session, args.number, edited, actor=config.owner.email, config=config,
+                            attachments=files)
+        print(f"draft {row.id} edited and approved{_with(files)}; it goes to {row.to_address} "
+              "at the next sending pass")
     return 0
+
+
+def _with(files: list[approval.Attachment]) -> str:
+    """' with a.zip (1.2 MB)' for the confirmation line, or nothing."""
+    return " with " + ", ".join(f.describe() for f in files) if files else ""
 
 
 def _edit_in_editor(text: str, prefix: str) -> str:
