@@ -183,11 +183,11 @@ class SmtpConnection:
                 raise _Permanent(f"recipient refused: {reasons}")
             raise _Temporary(f"recipient deferred: {reasons}")
         if envelope.own_copy in refused and envelope.own_copy not in envelope.recipients:
-            exc = refused[envelope.own_copy]
+            refusal = refused[envelope.own_copy]
             # The recipient matters more than our copy; without it only a crash in the
             # next second could not be resolved, so send anyway and say so.
             log.warning("the server refused the bot's own copy (%s %s); sending without it",
-                        exc.code, exc.message)
+                        refusal.code, refusal.message)
         try:
             await smtp.data(envelope.raw)
         except aiosmtplib.SMTPResponseException as exc:

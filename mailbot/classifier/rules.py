@@ -336,9 +336,9 @@ class RuleSet:
         for label, triggers, pattern in _PATTERNS:
             for trigger in triggers:  # a plain loop: cheaper than any() over a generator
                 if trigger in lower:
-                    m = pattern.search(lower)
-                    if m and not (label == "erasure" and _NEGATION.search(m.group(0))):
-                        hits.append(RuleHit(label, "pattern", m.group(0)))
+                    found = pattern.search(lower)
+                    if found and not (label == "erasure" and _NEGATION.search(found.group(0))):
+                        hits.append(RuleHit(label, "pattern", found.group(0)))
                     break
         return tuple(hits)
 
