@@ -106,6 +106,10 @@ Outcome = Literal["verified", "wrong_code", "wrong_sender", "expired", "locked",
 Action = Literal["opened", "joined", "identity_reply", "ignored", "already_handled"]
 
 
+# The decision detail of a possible request left for the daily digest ([owner] possible_requests).
+POSSIBLE_REQUEST_DIGESTED = "possibly a request; listed in the owner's next daily digest"
+
+
 @dataclass(frozen=True)
 class CasePolicy:
     """What the case stage needs from the configuration."""
@@ -116,6 +120,7 @@ class CasePolicy:
     own_addresses: frozenset[str] = frozenset()
     owner_email: str = ""
     reference_prefix: str = "AK"
+    possible_requests: str = "notice"  # "digest": no notice per mail; the daily digest lists them
 
     @classmethod
     def from_config(cls, config: Config) -> CasePolicy:
@@ -130,6 +135,7 @@ class CasePolicy:
             own_addresses=frozenset(own),
             owner_email=config.owner.email,
             reference_prefix=reference_prefix(config.business.name),
+            possible_requests=config.owner.possible_requests,
         )
 
 
@@ -357,6 +363,8 @@ def open_or_join(
     if signal.is_request:
         return _open(session, message, signal, policy, when)
     if signal.uncertain or signal.follow_up:
+        if policy.possible_requests == "digest":
+            return CaseDecision("ignored", detail=POSSIBLE_REQUEST_DIGESTED)
         notice = _owner_notice_without_case(
             message, policy, "possible_request",
             "the classifier could not tell whether this is a request and no open case matches it",

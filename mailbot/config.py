@@ -103,6 +103,9 @@ class OwnerConfig:
     """The person who approves drafts and receives reminders."""
 
     email: str
+    # A mail that may be a request but matches no case: "notice" tells the owner by email at
+    # once; "digest" lists it in the next daily digest instead (fewer mails, up to a day later).
+    possible_requests: Literal["notice", "digest"] = "notice"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -37,11 +37,18 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from mailbot import clock
-from mailbot.cases import CasePolicy, Outgoing, expire_challenges, record_mail_out, remind_challenges
+from mailbot.cases import (
+    CasePolicy,
+    Outgoing,
+    RequestSignal,
+    expire_challenges,
+    record_mail_out,
+    remind_challenges,
+)
 from mailbot.casework import State, is_open
 from mailbot.config import Config
 from mailbot.db import Database
-from mailbot.models import Case, Challenge, JobRun, OutboxMessage, QuarantineEntry, Reminder
+from mailbot.models import Case, CaseMessage, Challenge, JobRun, Message, OutboxMessage, QuarantineEntry, Reminder
 from mailbot.outbox import DRAFT, compose, enqueue
 from mailbot.rendering import (
     RIGHTS,
@@ -50,6 +57,7 @@ from mailbot.rendering import (
     ChallengeContext,
     DigestContext,
     DraftInfo,
+    PossibleRequest,
     ReminderContext,
     render,
 )
@@ -379,5 +387,31 @@ def digest_context(session: Session, config: Config, day: date) -> DigestContext
         for d in session.scalars(select(OutboxMessage).where(OutboxMessage.state == DRAFT).order_by(OutboxMessage.id))
     )
     quarantined = session.scalar(select(func.count()).select_from(QuarantineEntry)) or 0
+    possible = possible_requests(session, config, day) if config.owner.possible_requests == "digest" else ()
     return DigestContext(business=BusinessInfo.from_config(config), today=day, cases=cases, drafts=drafts,
-                         quarantined=quarantined)
+                         quarantined=quarantined, possible=possible)
+
+
+def possible_requests(session: Session, config: Config, day: date) -> tuple[PossibleRequest, ...]:
+    """Mail handled since the last digest (or in the last day) that may be a request and joined no case."""
+    previous = session.scalar(
+        select(JobRun.at).where(JobRun.job == DIGEST_JOB, JobRun.on_day < day).order_by(JobRun.on_day.desc()).limit(1)
+    )
+    tz = ZoneInfo(config.business.timezone)
+    since = previous or datetime.combine(day - timedelta(days=1), time(0), tzinfo=tz)
+    own = CasePolicy.from_config(config).own_addresses
+    rows = session.scalars(
+        select(Message).where(
+            Message.status == "accepted", Message.handled_at >= since,
+            ~select(CaseMessage.message_id).where(CaseMessage.message_id == Message.id).exists(),
+        ).order_by(Message.id)
+    )
+    found = []
+    for message in rows:
+        signal = RequestSignal.from_json(message.classification)
+        if (message.from_address or "").lower() in own or signal.is_request:
+            continue
+        if signal.uncertain or signal.follow_up:
+            found.append(PossibleRequest(message.id, message.from_address or "(no address)", message.subject,
+                                         message.received_at.astimezone(tz).date()))
+    return tuple(found)

@@ -249,6 +249,16 @@ class ReminderContext:
 
 
 @dataclass(frozen=True)
+class PossibleRequest:
+    """A mail that may be a request and matches no case, listed in the digest for the owner."""
+
+    number: int
+    sender: str
+    subject: str
+    received_on: date  # in the business's time zone
+
+
+@dataclass(frozen=True)
 class DigestContext:
     """Context for owner_daily_digest: the open cases and the drafts waiting."""
 
@@ -257,6 +267,7 @@ class DigestContext:
     cases: tuple[CaseSummary, ...]
     drafts: tuple[DraftInfo, ...] = ()
     quarantined: int = 0  # messages that could not be read, waiting in the quarantine
+    possible: tuple[PossibleRequest, ...] = ()  # since the last digest ([owner] possible_requests = "digest")
 
 
 NoticeReason = Literal[
@@ -511,6 +522,7 @@ __all__ = [
     "DecisionAction",
     "DecisionContext",
     "DigestContext",
+    "PossibleRequest",
     "DraftContext",
     "DraftInfo",
     "ExtensionContext",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import email.policy
 from datetime import date, datetime, timedelta, timezone
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +237,57 @@ def test_the_ledger_refuses_a_second_row(database: Database, fake_clock: clock.F
         row = session.scalars(select(Reminder)).one()
         session.add(Reminder(case_id=case_id, kind=row.kind, cycle_start=row.cycle_start, extended=row.extended,
                              offset=row.offset, due_on=row.due_on, on_day=date(2026, 5, 29), sent_at=clock.now()))
+
+
+def test_possible_requests_wait_for_the_digest_when_configured(
+    database: Database, fake_clock: clock.FakeClock, tmp_path: Path,
+) -> None:
+    """[owner] possible_requests = "digest": no notice per mail; the next digest lists each one once."""
+    from mailbot import workflow
+    from tests.test_workflow import NOT_REQUEST, UNCERTAIN, outbox_rows, record
+
+    config = parse_config({
+        "mailbox": {"source": "maildir", "path": str(tmp_path)},
+        "bot": {"address": "privacy@ak3dstudio.com", "name": "AK3D Studio"},
+        "owner": {"email": "andrei@ak3dstudio.com", "possible_requests": "digest"},
+        "business": {"name": "AK3D Studio"},
+        "schedule": {"digest_hour": 8},
+    }, tmp_path / "mailbot.toml")
+    at(fake_clock, date(2026, 5, 10), 7)
+    record(database, sender="rob@example.net", subject="quick q about my stuff", classification=UNCERTAIN)
+    record(database, sender="sam@example.net", subject="Do you ship to Ireland?", classification=NOT_REQUEST)
+    record(database, sender="andrei@ak3dstudio.com", subject="note to self", classification=UNCERTAIN)
+    report = workflow.process_new(database, config)
+    assert "listed in the owner's next daily digest" in str(report)
+    assert outbox_rows(database) == []  # no notice per mail
+
+    at(fake_clock, date(2026, 5, 10), 9)
+    assert send_digest(database, config).outbox_id is not None
+    at(fake_clock, date(2026, 5, 10), 12)
+    record(database, sender="tess@example.org", subject="is this the right address for my data?",
+           classification=UNCERTAIN)
+    workflow.process_new(database, config)
+    at(fake_clock, date(2026, 5, 11), 9)
+    assert send_digest(database, config).outbox_id is not None
+
+    with database.session() as session:
+        first, second = (
+            BytesParser(policy=email.policy.default).parsebytes(raw).get_body(("plain",)).get_content()
+            for raw in session.scalars(select(OutboxMessage.raw).where(
+                OutboxMessage.kind == "owner_daily_digest").order_by(OutboxMessage.id)).all()
+        )
+    assert "MAY BE REQUESTS" in first and 'from rob@example.net: "quick q about my stuff"' in first
+    assert "sam@example.net" not in first and "note to self" not in first
+    assert "tess@example.org" in second and "rob@example.net" not in second
+
+
+def test_possible_requests_setting_is_checked(tmp_path: Path) -> None:
+    from mailbot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="possible_requests"):
+        parse_config({
+            "mailbox": {"source": "maildir", "path": str(tmp_path)},
+            "bot": {"address": "privacy@ak3dstudio.com"},
+            "owner": {"email": "andrei@ak3dstudio.com", "possible_requests": "weekly"},
+            "business": {"name": "AK3D Studio"},
+        }, tmp_path / "mailbot.toml")

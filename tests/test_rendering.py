@@ -26,6 +26,7 @@ from mailbot.rendering import (
     ClosedContext,
     Correction,
     DigestContext,
+    PossibleRequest,
     DraftContext,
     DraftInfo,
     ExtensionContext,
@@ -121,7 +122,8 @@ def sample_context(kind: str, case: CaseSummary = CASE) -> object:
             make_case(reference="R-2025-0040", due_on=date(2025, 11, 20), requester_name=""),
             make_case(reference="R-2025-0043", due_on=None, state="awaiting_identity"),
         )
-        return DigestContext(BUSINESS, today=date(2025, 11, 28), cases=cases, drafts=(DRAFT,))
+        possible = (PossibleRequest(41, "rob@example.net", "quick q <about> my stuff", date(2025, 11, 27)),)
+        return DigestContext(BUSINESS, today=date(2025, 11, 28), cases=cases, drafts=(DRAFT,), possible=possible)
     if spec.context is SendFailedContext:
         return SendFailedContext(
             BUSINESS, outbox_id=7, kind="ack_challenge", to_address="jane.doe@example.org",
@@ -366,7 +368,9 @@ def test_deadline_reminder(days: int, phrase: str) -> None:
 def test_daily_digest_groups_cases() -> None:
     message = render("owner_daily_digest", sample_context("owner_daily_digest"))
     text = message.text
-    assert "3 open, 1 draft to approve" in message.subject
+    assert "3 open, 1 draft to approve, 1 that may be a request" in message.subject
+    assert 'from rob@example.net: "quick q <about> my stuff"' in text
+    assert "quick q &lt;about&gt; my stuff" in message.html
     assert text.index("DRAFTS WAITING") < text.index("OVERDUE") < text.index("OPEN, BY DUE DATE") < text.index(
         "WAITING FOR THE REQUESTER"
     )
