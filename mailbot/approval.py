@@ -21,8 +21,9 @@ so the quoted instructions and draft are never taken for the owner's words:
 * ``edit`` followed by the full replacement text queues that text instead
   (plain text only; the HTML alternative of the draft is dropped).
 
-From the CLI the owner can also send files with an answer (`--attach`): the copy of
-the data an access request asks for, or the export of a portability request.
+Files the owner attaches to an ``approve`` or ``edit`` reply go with the answer (or, from
+the CLI, ``--attach``): the copy of the data an access request asks for, or the export of
+a portability request.
 
 A message approved by a person is not an automatic reply, so its
 ``Auto-Submitted`` header is removed. Every decision is written to the case's
@@ -111,6 +112,7 @@ class Decision:
     draft_id: int | None = None
     case_reference: str = ""
     detail: str = ""
+    files: tuple[str, ...] = ()  # the owner's attachments sent with the answer, described
 
 
 # -- making a draft ------------------------------------------------------------
@@ -347,14 +349,25 @@ def handle_owner_mail(session: Session, message: Message, config: Config, *,
     except ApprovalError as exc:
         return Decision("ignored", row.id, reference, f"draft {row.id} left waiting: {exc}")
     actor = config.owner.email
-    if command.verb == "approve":
-        approve(session, row.id, actor=actor, config=config, now=when)
-        return Decision("approved", row.id, reference, f"draft {row.id} approved by email; queued")
     if command.verb == "reject":
         reject(session, row.id, command.text, actor=actor, now=when)
         return Decision("rejected", row.id, reference, f"draft {row.id} rejected by email: {command.text}")
-    edit(session, row.id, command.text, actor=actor, config=config, now=when)
-    return Decision("edited", row.id, reference, f"draft {row.id} edited by email; queued")
+    files = [Attachment(a.filename or f"attachment-{a.id}", a.content_type, a.content)
+             for a in message.attachments if a.content is not None]
+    try:
+        if command.verb == "approve":
+            approve(session, row.id, actor=actor, config=config, attachments=files, now=when)
+        else:
+            edit(session, row.id, command.text, actor=actor, config=config, attachments=files, now=when)
+    except ApprovalError as exc:
+        return Decision("ignored", row.id, reference, f"draft {row.id} left waiting: {exc}")
+    for record in message.attachments:
+        record.content = None  # sent with the answer (and kept in its outbox copy): no second copy
+    sent = tuple(f.describe() for f in files)
+    with_files = f" with {', '.join(f.filename for f in files)}" if files else ""
+    if command.verb == "approve":
+        return Decision("approved", row.id, reference, f"draft {row.id} approved by email{with_files}; queued", sent)
+    return Decision("edited", row.id, reference, f"draft {row.id} edited by email{with_files}; queued", sent)
 
 
 def confirm(session: Session, message: Message, decision: Decision, config: Config, *,
@@ -377,6 +390,7 @@ def confirm(session: Session, message: Message, decision: Decision, config: Conf
         draft_kind=row.kind, to_address=row.to_address,
         detail=(row.decision_note or decision.detail) if decision.action == "rejected" else decision.detail,
         case=case_summary(session, case, config.business.timezone) if case is not None else None,
+        files=decision.files,
     )
     parent = f"<{message.message_id.strip('<>')}>" if message.message_id else None
     msg = compose(render("owner_decision", context), bot=config.bot, to=config.owner.email, in_reply_to=parent)

@@ -193,6 +193,14 @@ class Intake:
             )
         except ParseError as exc:
             return _Parsed(fetched, None, str(exc))
+        if (parsed.attachments and not self.config.intake.keep_attachments
+                and (parsed.from_address or "").lower() == self.config.owner.email.lower()):
+            # The owner's files may be the copy of the data to send with an approved answer
+            # (mailbot.approval); their bytes are kept until used, other mail keeps only facts.
+            try:
+                parsed = parse(fetched.raw, truncated=fetched.truncated, keep_attachments=True)
+            except ParseError as exc:
+                return _Parsed(fetched, None, str(exc))
         return _Parsed(fetched, parsed, None)
 
     def _record_batch(self, batch: Batch) -> list[Outcome]:

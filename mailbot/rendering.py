@@ -325,6 +325,7 @@ class DecisionContext:
     to_address: str
     detail: str
     case: CaseSummary | None = None
+    files: tuple[str, ...] = ()  # what went with an approved or edited answer: "export.csv (2 KB, ...)"
 
 
 # Any of the contexts above; KINDS says which one each kind needs.

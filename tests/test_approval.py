@@ -275,3 +275,46 @@ def test_cli_attach_refuses_a_missing_or_too_large_file_and_changes_nothing(
     err = capsys.readouterr().err
     assert "download link" in err and "nothing was changed" in err
     assert row(database, draft.id).state == "draft" and not approvals(database)
+
+
+def test_files_attached_to_an_approve_reply_go_with_the_answer_and_are_not_kept_twice(
+    database: Database, fake_clock: FakeClock, config: Config,
+) -> None:
+    import hashlib
+
+    from mailbot.models import AttachmentRecord
+
+    draft, owner_mail = make_draft(database, config)
+    reply = owner_reply(database, owner_mail, "approve")
+    export = b"name,email\nAlice,alice@example.org\n"
+    with database.session() as session:
+        session.add(AttachmentRecord(message_id=reply, filename="alice.csv", content_type="text/csv",
+                                     size=len(export), sha256=hashlib.sha256(export).hexdigest(), content=export))
+    report = workflow.process_new(database, config)
+    assert "approved by email with alice.csv" in str(report)
+    sent = headers(row(database, draft.id))
+    [attached] = list(sent.iter_attachments())
+    assert attached.get_filename() == "alice.csv" and attached.get_content().encode() == export
+    confirmation = [r for r in outbox_rows(database) if r.kind == "owner_decision"][-1]
+    assert "With the files you attached:" in headers(confirmation).get_body(("plain",)).get_content()
+    with database.session() as session:
+        kept = session.scalars(select(AttachmentRecord).where(AttachmentRecord.message_id == reply)).one()
+        assert kept.content is None and kept.sha256 == hashlib.sha256(export).hexdigest()
+
+
+def test_an_approve_reply_with_files_too_large_leaves_the_draft_waiting_and_says_why(
+    database: Database, fake_clock: FakeClock, config: Config, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mailbot.models import AttachmentRecord
+
+    monkeypatch.setattr(approval, "MAX_ATTACHMENT_BYTES", 10)
+    draft, owner_mail = make_draft(database, config)
+    reply = owner_reply(database, owner_mail, "approve")
+    with database.session() as session:
+        session.add(AttachmentRecord(message_id=reply, filename="big.zip", content_type="application/zip",
+                                     size=100, sha256="0" * 64, content=b"x" * 100))
+    workflow.process_new(database, config)
+    assert row(database, draft.id).state == "draft"
+    confirmation = [r for r in outbox_rows(database) if r.kind == "owner_decision"][-1]
+    text = " ".join(headers(confirmation).get_body(("plain",)).get_content().split())
+    assert "did not change anything" in text and "download link" in text

@@ -234,3 +234,26 @@ def test_an_answer_approved_with_the_data_export_arrives_with_it(rig: Rig) -> No
     [attached] = list(answer.iter_attachments())
     assert attached.get_filename() == "alice-data.csv" and attached.get_content().encode() == export
     assert rig.case_state(ALICE) == "responded"
+
+
+def test_the_owner_approves_by_email_with_the_export_attached_and_it_reaches_the_requester(rig: Rig) -> None:
+    """A file attached to the owner's "approve" reply (through Dovecot) leaves with the answer."""
+    rig.deliver(new_mail(ALICE, "My data", "Please send me a copy of my personal data."))
+    rig.run()
+    [challenge] = rig.received(ALICE)
+    rig.deliver(reply_to(challenge, ALICE, "Yes, that was me."))
+    rig.run()
+    [draft_mail] = [m for m in rig.received(OWNER) if "to approve" in m["Subject"]]
+    reply = BytesParser(policy=email.policy.default).parsebytes(reply_to(draft_mail, OWNER, "approve"))
+    assert isinstance(reply, EmailMessage)
+    export = b'{"orders": ["AK-1001"], "email": "alice@example.org"}\n'
+    reply.add_attachment(export, maintype="application", subtype="json", filename="alice-data.json")
+    rig.deliver(reply.as_bytes())
+    report = rig.run()
+    assert "approved by email with alice-data.json" in str(report)
+    answer = rig.received(ALICE)[-1]
+    [attached] = list(answer.iter_attachments())
+    assert attached.get_filename() == "alice-data.json" and attached.get_content() == export
+    confirmation = rig.received(OWNER)[-1]
+    assert "alice-data.json" in confirmation.get_body(("plain",)).get_content()
+    assert rig.case_state(ALICE) == "responded"
