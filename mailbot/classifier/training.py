@@ -220,7 +220,7 @@ def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -
 
     ``threshold``: the candidate with the best macro-F1 (averaged with its neighbours') among
     those that keep ordinary mail called a request within the goal (ties: nearest the configured
-    value).
+    value); where none does, the one that comes nearest the goal (then the best macro-F1).
     ``thresholds``: for each label with at least MIN_LABEL_SUPPORT validation examples, chosen the
     same way by that label's F1, kept where it beats the common threshold by MIN_LABEL_GAIN.
     ``uncertain_low`` and ``request_low``: of the pairs that still route at least the goal share of
@@ -254,6 +254,13 @@ def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -
         for i, t in enumerate(THRESHOLDS):
             near = f1s[max(0, i - 1):i + 2]
             keys.append(((oks[i] and oks[max(0, i - 1)]), round(sum(near) / len(near), 3), -abs(t - centre)))
+        if not any(oks):
+            # No candidate keeps the goal: come as near to it as the candidates allow (each
+            # ordinary mail called a request costs its sender an identity challenge they never
+            # asked for), then the best F1.
+            nearest = [(-round(ev.ordinary_fp_rate, 3), key[1], key[2]) for ev, key in zip(evs, keys)]
+            i = max(range(len(THRESHOLDS)), key=nearest.__getitem__)
+            return THRESHOLDS[i], (False, nearest[i][1])
         i = max(range(len(THRESHOLDS)), key=keys.__getitem__)
         return THRESHOLDS[i], keys[i][:2]
 
