@@ -45,6 +45,9 @@ PIPE = "textcat_multilabel"
 # The goals of issue 3, printed by `evaluate`.
 GOAL_MACRO_F1 = 0.95
 GOAL_REQUEST_RECALL = 0.99
+# The share of validation requests the uncertain thresholds must route to a person. Above the
+# goal: tuned to exactly 0.99, cross-validation routed only 0.986 of unseen requests.
+ROUTE_TARGET = 0.995
 GOAL_ORDINARY_FP = 0.03
 
 
@@ -223,7 +226,7 @@ def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -
     value); where none does, the one that comes nearest the goal (then the best macro-F1).
     ``thresholds``: for each label with at least MIN_LABEL_SUPPORT validation examples, chosen the
     same way by that label's F1, kept where it beats the common threshold by MIN_LABEL_GAIN.
-    ``uncertain_low`` and ``request_low``: of the pairs that still route at least the goal share of
+    ``uncertain_low`` and ``request_low``: of the pairs that still route at least ROUTE_TARGET of
     validation requests to a person (as a request or uncertain), the one that marks the fewest
     ordinary mails uncertain; the lowest if none does.
     ``uncertain_high`` and ``rule_floor`` stay as configured.
@@ -293,7 +296,7 @@ def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -
     for low in lows:
         for request_low in REQUEST_LOWS:
             ev = measure(replace(tuned, uncertain_low=low, request_low=request_low))
-            if ev.routed_recall >= GOAL_REQUEST_RECALL:
+            if ev.routed_recall >= ROUTE_TARGET:
                 candidates.append((-ev.ordinary_uncertain_rate, low, request_low))
     if candidates:
         _, low, request_low = max(candidates)
