@@ -135,6 +135,16 @@ def reply_to(parent: EmailMessage, sender: str, new_text: str, *, subject: str |
     return msg.as_bytes()
 
 
+def verify_access_request(rig: Rig, sender: str) -> None:
+    """sender asks for their data and answers the challenge: the access answer waits as a draft."""
+    rig.deliver(new_mail(sender, "My data", "Please send me a copy of my personal data."))
+    rig.run()
+    [challenge] = rig.received(sender)
+    rig.deliver(reply_to(challenge, sender, "Yes, that was me."))
+    rig.run()
+    assert rig.case_state(sender) == "awaiting_approval"
+
+
 def test_request_challenge_reply_approval_and_delivery(rig: Rig) -> None:
     rig.deliver(new_mail(ALICE, "My data", "Please send me a copy of my personal data."))
     rig.run()
@@ -218,11 +228,7 @@ def test_an_answer_approved_with_the_data_export_arrives_with_it(rig: Rig) -> No
     """The owner approves the access answer from the CLI with a file: it leaves over SMTP with the file."""
     from mailbot import approval
 
-    rig.deliver(new_mail(ALICE, "My data", "Please send me a copy of my personal data."))
-    rig.run()
-    [challenge] = rig.received(ALICE)
-    rig.deliver(reply_to(challenge, ALICE, "Yes, that was me."))
-    rig.run()
+    verify_access_request(rig, ALICE)
     export = b"order,date,total\nAK-1001,2026-03-02,24.00\n"
     with rig.database.session() as session:
         [draft] = approval.drafts(session)
@@ -238,11 +244,7 @@ def test_an_answer_approved_with_the_data_export_arrives_with_it(rig: Rig) -> No
 
 def test_the_owner_approves_by_email_with_the_export_attached_and_it_reaches_the_requester(rig: Rig) -> None:
     """A file attached to the owner's "approve" reply (through Dovecot) leaves with the answer."""
-    rig.deliver(new_mail(ALICE, "My data", "Please send me a copy of my personal data."))
-    rig.run()
-    [challenge] = rig.received(ALICE)
-    rig.deliver(reply_to(challenge, ALICE, "Yes, that was me."))
-    rig.run()
+    verify_access_request(rig, ALICE)
     [draft_mail] = [m for m in rig.received(OWNER) if "to approve" in m["Subject"]]
     reply = BytesParser(policy=email.policy.default).parsebytes(reply_to(draft_mail, OWNER, "approve"))
     assert isinstance(reply, EmailMessage)
