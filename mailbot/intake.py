@@ -201,6 +201,10 @@ class Intake:
                 parsed = parse(fetched.raw, truncated=fetched.truncated, keep_attachments=True)
             except ParseError as exc:
                 return _Parsed(fetched, None, str(exc))
+            # A logo in the owner's signature is not a file for the requester.
+            parsed = replace(parsed, attachments=tuple(
+                replace(a, content=None) if a.embedded else a for a in parsed.attachments
+            ))
         return _Parsed(fetched, parsed, None)
 
     def _record_batch(self, batch: Batch) -> list[Outcome]:

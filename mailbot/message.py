@@ -15,6 +15,8 @@ class Attachment:
     size: int
     sha256: str
     content: bytes | None = field(default=None, repr=False)
+    # Has a Content-ID: shown inside the HTML body (a logo in a signature), not a file attached.
+    embedded: bool = False
 
 
 @dataclass(frozen=True)

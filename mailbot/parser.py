@@ -470,6 +470,7 @@ def _record(
             size=len(content),
             sha256=hashlib.sha256(content).hexdigest(),
             content=content if keep else None,
+            embedded=part.get("content-id") is not None,
         )
     )
 

@@ -248,6 +248,12 @@ def test_the_owner_approves_by_email_with_the_export_attached_and_it_reaches_the
     [draft_mail] = [m for m in rig.received(OWNER) if "to approve" in m["Subject"]]
     reply = BytesParser(policy=email.policy.default).parsebytes(reply_to(draft_mail, OWNER, "approve"))
     assert isinstance(reply, EmailMessage)
+    # An HTML signature with the studio's logo, as mail clients send it: not a file for Alice.
+    reply.add_alternative("<p>approve</p><p><img src='cid:logo@ak3d'> AK3D Studio</p>", subtype="html")
+    html = reply.get_body(("html",))
+    assert isinstance(html, EmailMessage)
+    html.add_related(b"\x89PNG fake logo", maintype="image", subtype="png", cid="<logo@ak3d>",
+                     filename="image001.png")
     export = b'{"orders": ["AK-1001"], "email": "alice@example.org"}\n'
     reply.add_attachment(export, maintype="application", subtype="json", filename="alice-data.json")
     rig.deliver(reply.as_bytes())
