@@ -176,3 +176,46 @@ def test_cross_validation_measures_each_training_source_once_and_leaves_heldout_
     assert folds == {0, 1, 2}
     with pytest.raises(training.ClassifierError, match="at least 2 folds"):
         training.cross_validate(data, config, 1)
+
+
+def _example(n: int, text: str, labels: tuple[str, ...], source: str = "") -> corpus.Example:
+    return corpus.Example(f"t/{n}", source or f"t/{n}", "en", f"subject {n}", text, labels)
+
+
+def test_splice_copies_put_ordinary_paragraphs_around_a_request_and_keep_its_labels() -> None:
+    """Each hand-written example gets seeded copies with an ordinary mail's inner paragraphs spliced in."""
+    request = _example(1, "Hi,\n\nPlease delete my account and all my data.\n\nThanks,\nAnn", ("erasure",))
+    ordinary = _example(2, "Hello,\n\nOrder 1042 arrived cracked.\n\nCan you reprint it?\n\nBest,\nBo", ("none",))
+    letter = _example(3, "Dear Sir or Madam, under Article 15 ...", ("access",), source="datenanfragen/x")
+
+    copies = training.splice_copies([request, ordinary, letter], 2, seed=7)
+
+    assert copies == training.splice_copies([request, ordinary, letter], 2, seed=7)  # seeded
+    assert [c.id for c in copies] == ["t/1~splice0", "t/1~splice1", "t/2~splice0", "t/2~splice1"]
+    spliced = copies[0]
+    assert spliced.labels == ("erasure",) and spliced.source == request.source and spliced.subject == request.subject
+    assert "Please delete my account and all my data." in spliced.text
+    assert "Order 1042 arrived cracked." in spliced.text and "Can you reprint it?" in spliced.text
+    assert "Best,\nBo" not in spliced.text  # the filler's sign-off stays behind
+    assert all(c.labels == ("none",) for c in copies[2:])
+
+
+def test_splice_copies_never_move_quoted_history_into_a_copy() -> None:
+    """An ordinary reply above a quoted request lends only its own words: a quoted request must not become a label's evidence."""
+    request = _example(1, "Take me off your mailing list please.", ("objection",))
+    reply = _example(
+        2, "Thanks, that's sorted.\n\nSee you at the workshop.\n\nOn 3 May, Ann wrote:\n> Please send me all my data.",
+        ("none",),
+    )
+    for copy in training.splice_copies([request, reply], 3, seed=1):
+        assert "send me all my data" not in copy.text
+
+
+def test_augment_adds_typo_and_splice_copies_as_configured() -> None:
+    """augment() returns the examples first, then the copies the settings ask for."""
+    examples = [_example(1, "Please delete my data.\n\nThanks", ("erasure",)), _example(2, "Where is my order?", ("none",))]
+    settings = training.TrainingSettings(typo_copies=1, splice_copies=2)
+    augmented = training.augment(examples, settings)
+    assert augmented[:2] == examples
+    assert sum("~typo" in e.id for e in augmented) == 2 and sum("~splice" in e.id for e in augmented) == 4
+    assert training.augment(examples, training.TrainingSettings(typo_copies=0, splice_copies=0)) == examples

@@ -15,27 +15,40 @@ import hashlib
 import json
 import random
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailbot.classifier.corpus import Example, fingerprint, fold_of, read_examples, split, split_validation
+from mailbot.classifier.corpus import (
+    Example,
+    fingerprint,
+    fold_of,
+    read_examples,
+    split,
+    split_validation,
+)
 from mailbot.classifier.model import (
     ANY_REQUEST,
     DECISION_FILE,
     FOLLOW_UP,
     MODEL_LABELS,
     NONE,
-    TRAINED_LABELS,
     PROJECT_ROOT,
     RIGHTS,
+    TRAINED_LABELS,
     Classification,
     ClassifierError,
     Decision,
     Model,
 )
-from mailbot.classifier.normalisation import features, is_data_thread_reply, normalise
+from mailbot.classifier.normalisation import (
+    features,
+    is_data_thread_reply,
+    newest_text,
+    normalise,
+)
 
 CLASSIFIERS_DIR = PROJECT_ROOT / "classifiers"
 DATA_DIR = CLASSIFIERS_DIR / "data"
@@ -49,6 +62,10 @@ GOAL_REQUEST_RECALL = 0.99
 # goal: tuned to exactly 0.99, cross-validation routed only 0.986 of unseen requests.
 ROUTE_TARGET = 0.995
 GOAL_ORDINARY_FP = 0.03
+# The share of validation ordinary mail the common threshold may call a request. Below the goal:
+# in cross-validation some folds' validation mail was easier than their unseen mail, and a
+# threshold that kept 3 % on validation called 11 % of unseen ordinary mail a request.
+TUNING_FP_TARGET = 0.02
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class TrainingSettings:
     heldout_fraction: float = 0.2
     validation_fraction: float = 0.15
     typo_copies: int = 1
+    splice_copies: int = 0
     tune_thresholds: bool = True
 
 
@@ -105,7 +123,7 @@ def train(
     examples = read_examples(data_dir)
     train_set, heldout = split(examples, settings.heldout_fraction, settings.seed)
     fit_set, validation = split_validation(train_set, settings.validation_fraction, settings.seed)
-    augmented = augment(fit_set, settings.typo_copies, settings.seed)
+    augmented = augment(fit_set, settings)
 
     nlp, loss = fit(augmented, cfg, settings, log=log)
     if settings.tune_thresholds and validation:
@@ -193,10 +211,11 @@ def cross_validate(
     measured: list[Example] = []
     results: list[Classification] = []
     for k in range(folds):
+        started = time.perf_counter()
         test = [e for e in pool if fold_of(e.source, folds, settings.seed) == k]
         rest = [e for e in pool if fold_of(e.source, folds, settings.seed) != k]
         fit_set, validation = split_validation(rest, settings.validation_fraction, settings.seed)
-        nlp, _ = fit(augment(fit_set, settings.typo_copies, settings.seed), cfg, settings, log=lambda *_: None)
+        nlp, _ = fit(augment(fit_set, settings), cfg, settings, log=lambda *_: None)
         decision = base
         if settings.tune_thresholds and validation:
             decision = tune_decision(Model(nlp, base, {}), validation, base)
@@ -204,11 +223,13 @@ def cross_validate(
         results += [model.classify(e.subject, e.text) for e in test]
         measured += test
         log(f"fold {k + 1}/{folds}: fitted on {len(fit_set)}, thresholds tuned on {len(validation)}, "
-            f"measured on {len(test)}")
+            f"measured on {len(test)} ({time.perf_counter() - started:.0f} s)")
     return score(measured, results)
 
 # Candidate decision thresholds tried on the validation split.
-THRESHOLDS = tuple(round(0.15 + 0.05 * i, 2) for i in range(12))  # 0.15 .. 0.70
+# Up to 0.90: with splice copies the model is surer of itself, and below 0.75 the threshold that
+# keeps ordinary mail nearest the goal was often the top of the range.
+THRESHOLDS = tuple(round(0.15 + 0.05 * i, 2) for i in range(16))  # 0.15 .. 0.90
 UNCERTAIN_LOWS = tuple(round(0.02 * i, 2) for i in range(1, 16))  # 0.02 .. 0.30
 REQUEST_LOWS = (*(round(0.05 * i, 2) for i in range(1, 20)), 1.0)  # 0.05 .. 0.95, and 1.0 = unused
 # A label gets a threshold of its own only with at least this many validation examples:
@@ -222,8 +243,8 @@ def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -
     """The thresholds that do best on the validation split (never on the held-out one).
 
     ``threshold``: the candidate with the best macro-F1 (averaged with its neighbours') among
-    those that keep ordinary mail called a request within the goal (ties: nearest the configured
-    value); where none does, the one that comes nearest the goal (then the best macro-F1).
+    those that keep ordinary mail called a request within TUNING_FP_TARGET (ties: nearest the
+    configured value); where none does, the one that comes nearest it (then the best macro-F1).
     ``thresholds``: for each label with at least MIN_LABEL_SUPPORT validation examples, chosen the
     same way by that label's F1, kept where it beats the common threshold by MIN_LABEL_GAIN.
     ``uncertain_low`` and ``request_low``: of the pairs that still route at least ROUTE_TARGET of
@@ -244,7 +265,7 @@ def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -
         return score(validation, [model._decide(*p) for p in prepared])
 
     def fp_ok(ev: Evaluation) -> bool:
-        return ev.ordinary_fp_rate <= GOAL_ORDINARY_FP
+        return ev.ordinary_fp_rate <= TUNING_FP_TARGET
 
     def pick(evaluate_at, f1_of, centre: float) -> tuple[float, tuple[bool, float]]:
         """The candidate threshold with the best F1 averaged with its neighbours' (one candidate's
@@ -314,19 +335,70 @@ def _cats(labels: Sequence[str]) -> dict[str, float]:
     return cats
 
 
-_TYPO_SKIP = frozenset("gdpr dsgvo rgpd avg art article".split())
+_TYPO_SKIP = frozenset(["gdpr", "dsgvo", "rgpd", "avg", "art", "article"])
 
 
-def augment(examples: Sequence[Example], copies: int, seed: int) -> list[Example]:
-    """The examples plus, for hand-written ones, copies with seeded typos (swapped, dropped letters)."""
+def augment(examples: Sequence[Example], settings: TrainingSettings) -> list[Example]:
+    """The examples plus their seeded typo copies and splice copies (see :func:`typo_copies`, :func:`splice_copies`)."""
+    return [
+        *examples,
+        *typo_copies(examples, settings.typo_copies, settings.seed),
+        *splice_copies(examples, settings.splice_copies, settings.seed),
+    ]
+
+
+def typo_copies(examples: Sequence[Example], copies: int, seed: int) -> list[Example]:
+    """Copies of the hand-written examples with seeded typos (swapped, dropped letters)."""
     rng = random.Random(seed)
-    out = list(examples)
+    out = []
     for e in examples:
         if e.source.startswith("datenanfragen/"):
             continue  # generated letters are typed by a tool: no typos there
         for n in range(copies):
             out.append(Example(f"{e.id}~typo{n}", e.source, e.lang, e.subject, _typos(e.text, rng), e.labels))
     return out
+
+
+def splice_copies(examples: Sequence[Example], copies: int, seed: int) -> list[Example]:
+    """Copies of the hand-written examples with the inner paragraphs of an ordinary mail spliced in.
+
+    Real inbox mail asks for a right in one paragraph of a mail about an order, a licence or a
+    move, and a bag of words learns from whole mails that order talk means "ordinary". A request
+    with an ordinary mail's paragraphs around it keeps its labels (ordinary paragraphs exercise
+    no right); an ordinary mail with another's stays ordinary. Cross-validation: see
+    classifiers/README.md. Paragraphs come from the newest text only, so that no quoted request
+    moves into a copy, and the copy keeps its example's source (the same split).
+    """
+    rng = random.Random(seed + 1)
+    fillers = [
+        paragraphs for e in examples
+        if e.labels == (NONE,) and not e.source.startswith("datenanfragen/")
+        and (paragraphs := _paragraphs(e.text))
+    ]
+    out: list[Example] = []
+    if not fillers:
+        return out
+    for e in examples:
+        if e.source.startswith("datenanfragen/"):
+            continue  # the template letters are long already
+        body = _paragraphs(e.text)
+        for n in range(copies):
+            filler = rng.choice(fillers)
+            inner = filler[1:-1] or filler  # without its greeting and sign-off, where it has them
+            where = rng.random()
+            if len(body) < 2 or where < 0.2:
+                spliced = inner + body if where < 0.5 else body + inner
+            elif where < 0.6:
+                spliced = body[:1] + inner + body[1:]
+            else:
+                spliced = body[:-1] + inner + body[-1:]
+            out.append(Example(f"{e.id}~splice{n}", e.source, e.lang, e.subject, "\n\n".join(spliced), e.labels))
+    return out
+
+
+def _paragraphs(text: str) -> list[str]:
+    """The non-empty paragraphs of the newest text of a mail (quoted history and signature dropped)."""
+    return [p.strip() for p in newest_text(text).split("\n\n") if p.strip()]
 
 
 def _typos(text: str, rng: random.Random) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 # pay half a second of start-up for it.
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `mailbot classifier train|evaluate|letters` and `mailbot classify`."""
     parser = sub.add_parser(
         "classifier", help="train and measure the rights classifier",
@@ -100,7 +100,8 @@ def evaluate(args: argparse.Namespace) -> int:
     data, config = args.data or training.DATA_DIR, args.train_config or training.CONFIG_PATH
     if args.folds is not None:
         _quiet_spacy()
-        print(f"cross-validation: training {args.folds} times, about a minute each", flush=True)
+        print(f"cross-validation: training {args.folds} times, each about as long as 'mailbot classifier train'",
+              flush=True)
         ev = training.cross_validate(data, config, args.folds, log=lambda line: print(line, flush=True))
         print(f"\n{args.folds}-fold cross-validation over the training sources: {ev.n} messages ({ev.requests} "
               f"requests, {ev.ordinary} ordinary), each measured by a model that never saw its source; the "
