@@ -219,3 +219,35 @@ def test_augment_adds_typo_and_splice_copies_as_configured() -> None:
     assert augmented[:2] == examples
     assert sum("~typo" in e.id for e in augmented) == 2 and sum("~splice" in e.id for e in augmented) == 4
     assert training.augment(examples, training.TrainingSettings(typo_copies=0, splice_copies=0)) == examples
+
+
+class _FixedScores:
+    """A stand-in model for tune_decision: each mail's scores are fixed by its one word."""
+
+    def __init__(self, scores: dict[str, dict[str, float]]) -> None:
+        self.scores = scores
+        self.decision = training.Decision()
+
+    def model_scores(self, words: list[str], feats: list[str]) -> dict[str, float]:
+        return self.scores[words[-1]]
+
+    def _decide(self, scores: dict[str, float], words: list[str], joined: str, data_thread: bool = False):  # type: ignore[no-untyped-def]
+        from types import SimpleNamespace
+
+        rights = tuple(label for label, score in scores.items() if score >= self.decision.threshold_of(label))
+        return SimpleNamespace(labels=rights or ("none",), is_request=bool(rights), uncertain=False)
+
+
+def test_where_the_target_is_missed_a_right_gets_no_lower_threshold_of_its_own() -> None:
+    """A lower threshold for one right, where even the common one calls too much ordinary mail a request, is not taken."""
+    scores = {f"c{i}": {"complaint": 0.6} for i in range(20)}  # complaints the common threshold misses
+    scores |= {f"x{i}": {"complaint": 0.95} for i in range(30)}  # ordinary mail no threshold saves
+    scores |= {f"a{i}": {"access": 0.95} for i in range(20)}  # access requests found at any threshold
+    scores |= {f"o{i}": {"access": 0.6} for i in range(30)}  # ordinary mail a lower common threshold would flag
+    labels = {"c": ("complaint",), "x": ("none",), "a": ("access",), "o": ("none",)}
+    validation = [corpus.Example(f"t/{w}", f"t/{w}", "en", "", w, labels[w[0]]) for w in scores]
+
+    decision = training.tune_decision(_FixedScores(scores), validation, training.Decision())  # type: ignore[arg-type]
+
+    assert decision.threshold > 0.6
+    assert "complaint" not in decision.thresholds  # 0.6 would lift its F1 from 0 to 0.57
