@@ -342,7 +342,8 @@ def _recent_counts(session: Session, senders: list[str], since: datetime) -> Cou
             .group_by(Message.from_address)
         )
         for sender, n in rows:
-            counts[sender] = n
+            if sender is not None:  # from_address is nullable, but IN (...) never matches NULL
+                counts[sender] = n
     return counts
 
 

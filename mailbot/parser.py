@@ -130,6 +130,7 @@ def _parse(raw: bytes, truncated: bool, keep_attachments: bool) -> ParsedMessage
         defects.append("no From header")
     reply_list = _addresses(first_raw.get("reply-to"), defects)
 
+    attachments: tuple[Attachment, ...]
     if truncated:
         body_text, attachments = "", ()
         body_bytes = b""

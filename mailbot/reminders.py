@@ -31,7 +31,7 @@ from datetime import date, datetime, time, timedelta
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, and_, bindparam, case, cast, func, select
+from sqlalchemy import Date, Integer, SQLColumnExpression, and_, bindparam, case, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -48,6 +48,7 @@ from mailbot.cases import (
 from mailbot.casework import State, is_open
 from mailbot.config import Config
 from mailbot.db import Database
+from mailbot.errors import MailbotError
 from mailbot.models import Case, CaseMessage, Challenge, JobRun, Message, OutboxMessage, QuarantineEntry, Reminder
 from mailbot.outbox import DRAFT, compose, enqueue
 from mailbot.rendering import (
@@ -153,11 +154,18 @@ def reminder_day(now: datetime, config: Config) -> date | None:
     return local.date() if local.hour >= config.schedule.reminder_hour else None
 
 
-def _days_until(session: Session, column: ColumnElement[date], day: date) -> ColumnElement[int]:
+def _days_until(session: Session, column: SQLColumnExpression[date | None], day: date) -> ColumnElement[int]:
     """column - day in whole days, in SQL; each backend has its own date arithmetic."""
     if session.get_bind().dialect.name == "sqlite":
         return cast(func.julianday(column) - func.julianday(bindparam("today_text", day.isoformat())), Integer)
     return cast(column - bindparam("today", day, type_=Date), Integer)
+
+
+def _required(value: date | None, case_id: int, column: str) -> date:
+    """A date the reminder query has already required to be non-NULL."""
+    if value is None:
+        raise MailbotError(f"case {case_id} has no {column}, yet the reminder query asked for one")
+    return value
 
 
 @dataclass(frozen=True)
@@ -204,8 +212,9 @@ def due_reminders(session: Session, config: Config, day: date) -> list[_Due]:
         .order_by(Case.due_on, Case.id)
     )
     return [
-        _Due(row[0], row[1], row[2] or "", row[3] or "", row[4] or "", row[5], row[6], row[7], bool(row[8]),
-             row[9], int(row[10]), int(row[11]))
+        _Due(row[0], row[1], row[2] or "", row[3] or "", row[4] or "", row[5], row[6],
+             _required(row[7], row[0], "clock_started_on"), bool(row[8]), _required(row[9], row[0], "due_on"),
+             int(row[10]), int(row[11]))
         for row in session.execute(query)
     ]
 

@@ -31,9 +31,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from mailbot import clock
@@ -188,13 +189,14 @@ def _redact_case(session: Session, case: Case, config: Config, now: datetime) ->
             Message.id.in_(messages))):
         known.extend(v for v in m if v)
     keep_actors = {BOT, REQUESTER, config.owner.email.lower()}
+    events_table = cast(Table, CaseEvent.__table__)  # DeclarativeBase types __table__ as a mere FromClause
     for event in list(case.events):
         if event.redacted_at is not None:
             continue
         # A Core UPDATE on purpose: the ORM refuses to change audit lines, and the database
         # allows only this shape of change (see migration 0005).
         session.execute(
-            update(CaseEvent.__table__).where(CaseEvent.__table__.c.id == event.id).values(
+            update(events_table).where(events_table.c.id == event.id).values(
                 actor=event.actor if event.actor.lower() in keep_actors else REMOVED,
                 detail=redact_detail(event, known, keep_actors),
                 message_ref=None, message_row_id=None, redacted_at=now,

@@ -80,9 +80,9 @@ def _auto_reply(msg: ParsedMessage, ctx: ScreenContext) -> Verdict | None:
     """Automatic responses: RFC 3834 Auto-Submitted, vendor headers, vacation subjects."""
     auto_submitted = msg.header("auto-submitted")
     if auto_submitted is not None:
-        value = auto_submitted.split(";", 1)[0].strip().lower()
-        if value != "no":
-            return _hold("auto-reply", f"Auto-Submitted: {value or '(empty)'} (RFC 3834: sent by a machine)")
+        keyword = auto_submitted.split(";", 1)[0].strip().lower()
+        if keyword != "no":
+            return _hold("auto-reply", f"Auto-Submitted: {keyword or '(empty)'} (RFC 3834: sent by a machine)")
     for name in _AUTO_HEADERS:
         value = msg.header(name)
         if value is not None and value.strip().lower() not in ("no", "false", "0"):

@@ -35,9 +35,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any, cast
 
 import aiosmtplib
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, object_session
 
@@ -321,12 +322,12 @@ class Sender:
         """Send one queued message; False when the server is unusable and the pass should stop."""
         started = clock.now()
         with self.db.session() as session:
-            claimed = session.execute(
+            claimed = cast(CursorResult[Any], session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row_id, OutboxMessage.state == QUEUED)
                 .values(state=SENDING, attempts=OutboxMessage.attempts + 1, attempt_started_at=started)
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            )).rowcount
             if claimed != 1:
                 return True  # someone else moved it (approval revoked, CLI): not ours to send
             row = session.get_one(OutboxMessage, row_id)
@@ -367,12 +368,12 @@ class Sender:
     def _set(self, row_id: int, states: Sequence[str], **values: object) -> bool:
         """Update the row if it is in one of states; True if it was."""
         with self.db.session() as session:
-            done = session.execute(
+            done = cast(CursorResult[Any], session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == row_id, OutboxMessage.state.in_(states))
                 .values(**values)
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            )).rowcount
         return done == 1
 
     def _retry_delay(self, attempts: int) -> timedelta:

@@ -26,9 +26,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from mailbot import clock, reminders, retention
@@ -55,7 +55,7 @@ def beat(db: Database, name: str, detail: str = "", now: datetime | None = None)
     when = now or clock.now()
     touch = update(Heartbeat).where(Heartbeat.name == name).values(at=when, detail=detail)
     with db.session() as session:
-        if session.execute(touch).rowcount:
+        if cast(CursorResult[Any], session.execute(touch)).rowcount:
             return
     try:
         with db.session() as session:

@@ -224,9 +224,9 @@ def find_name(text: str) -> str | None:
         if len(line) <= _SIGN_OFF_MAX and _SIGN_OFF.match(line):
             for nxt in lines[i + 1:i + 3]:
                 if nxt.strip():
-                    m = _NAME_LINE.match(nxt)
-                    if m and m.group("name").split()[0].lower() not in _NOT_NAMES:
-                        return m.group("name")
+                    line_match = _NAME_LINE.match(nxt)
+                    if line_match and line_match.group("name").split()[0].lower() not in _NOT_NAMES:
+                        return line_match.group("name")
                     break
     return None
 
