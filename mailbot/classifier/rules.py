@@ -116,6 +116,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
     ),
     "complaint": (
         "complaint to the ico", "complain to the ico", "report you to the ico", "reported you to the ico",
+        "reporting you to the ico", "report this to the ico", "reporting this to the ico", "complaint with the ico",
+        "complain to the information commissioner",
         "information commissioner's office", "complaint to the supervisory authority",
         "beschwerde bei der aufsichtsbehörde", "plainte auprès de la cnil", "reclamación ante la aepd",
         "reclamo al garante", "klacht bij de autoriteit persoonsgegevens",
@@ -163,10 +165,17 @@ _LOOKBACK = 12  # tokens before an ambiguous access phrase searched for another 
 _DATA_NOUN = (r"(?:address(?:es)?|name|surname|e-?mail(?: address)?|phone(?: number)?|mobile(?: number)?|postcode|"
               r"date of birth|details|company name|vat number|title|billing address|info(?:rmation)?|data)")
 _RECORD = r"(?:invoices?|account|records?|system|profile|file|database|receipts?|customer account)"
+# Up to 60 characters of one sentence that do not name an order or a cart: "löscht die doppelte
+# Bestellung aus meinem Konto" deletes an order from the account, not the account.
+_NO_ORDER_GAP = (r"(?:(?!\b(?:bestellung|commande|pedido|ordine|bestelling|order|warenkorb|panier|carrito|carrello|"
+                 r"winkelwagen)\b)[^.!?\n]){0,60}?")
 PATTERNS: tuple[tuple[str, str], ...] = (
     ("rectification", r"\b" + _DATA_NOUN + r"\b[^.!?\n]{0,40}?\b(?:is|are)\s+(?:wrong|incorrect|inaccurate|out of date|"
      r"outdated|misspel(?:t|led)|not correct|not right)\s+(?:on|in)\s+(?:my|our|your|all (?:my|our)|the)\s+(?:\w+\s+){0,2}" + _RECORD),
-    ("rectification", r"\b" + _DATA_NOUN + r"\s+(?:on|in)\s+(?:my|our|your|all (?:my|our))\s+(?:\w+\s+){0,3}" + _RECORD
+    # "my address on your invoices", "the address on my invoices": the sender's details, not
+    # "the phone number on your invoice footer" (the studio's own).
+    ("rectification", r"\b(?:(?:my|our) (?:\w+ )?" + _DATA_NOUN + r"\s+(?:on|in)\s+(?:my|our|your|all (?:my|our))|"
+     + _DATA_NOUN + r"\s+(?:on|in)\s+(?:my|our|all (?:my|our)))\s+(?:\w+\s+){0,3}" + _RECORD
      + r"\b[^.!?\n]{0,60}?\b(?:is|are)\s+(?:wrong|incorrect|inaccurate|out of date|outdated|not correct|not right)"),
     ("rectification", r"\byou (?:still )?have (?:my|our) (?:old|previous|former|wrong)\b"),
     ("rectification", r"\b(?:correct|update|fix|change) (?:it|this|that|them|my \w+(?: \w+)?|our \w+(?: \w+)?) "
@@ -188,29 +197,42 @@ PATTERNS: tuple[tuple[str, str], ...] = (
     ("erasure", r"\b(?:delete|erase|remove|close) my (?:customer |user )?account and (?:all |any )?(?:my |the )?"
      r"(?:data|details|information|personal|everything|forget)"),
     ("objection", r"\b(?:stop (?:e-?mailing|texting|spamming) me|take me off your (?:\w+ )?list|remove me from your (?:\w+ )?list|"
-     r"opt me out|unsubscribe me|stop sending me (?:\w+ )?(?:marketing|newsletters?|promotions?|offers|adverts|e-?mails))\b"),
-    ("portability", r"\b(?:so (?:that )?i can (?:move|take|transfer|import|upload) (?:it|them|my data)|in a machine[- ]readable)"),
+     r"opt me out(?! of (?:the |this |that )?(?:\w+ )?(?:shipping|delivery|insurance|warranty|gift|protection|wrapping)\b)|unsubscribe me|stop sending me (?:\w+ )?(?:marketing|newsletters?|promotions?|offers|adverts|e-?mails))\b"),
+    # "so I can move it to another provider", "my order history as a CSV so I can import it", not
+    # "export the lantern as an OBJ so I can import it into Blender" or "take them to a print shop".
+    ("portability", r"\b(?:so (?:that )?i can (?:move|take|transfer|import|upload) (?:my data|(?:it|them|everything|all of it) "
+     r"(?:over |across )?(?:to|into|on|onto) (?:another|a new|a different|my new|the new|a competitor)\b)|"
+     r"(?:csv|json|xml|spreadsheet|data|my stuff|everything|history|wishlist)\b[^.!?\n]{0,100}?\bso (?:that )?i can "
+     r"(?:move|take|transfer|import|upload) (?:it|them)\b|in a machine[- ]readable)"),
     ("withdraw_consent", r"\b(?:withdraw (?:any|all|every|my|the) (?:consent|permission)|i (?:no longer|do not|don't) consent)\b"),
     # The other languages: "delete ... my data/account" and "what do you have about me" in the
     # forms customers write, within one sentence. The bag of words knows these languages from
     # a few dozen examples each; these patterns carry the commonest phrasings.
     ("erasure", r"\b(?:löscht|löschen sie|bitte löschen|löschung meine[rs]?|supprimez|effacez|supprimer|effacer|borrad|borréis|"
-     r"eliminad|eliminéis|borren|eliminen|cancellate|eliminate|cancelliate|verwijder|verwijderen|wis)\b[^.!?\n]{0,60}?"
+     r"eliminad|eliminéis|borren|eliminen|cancellate|eliminate|cancelliate|verwijder|verwijderen|wis)\b" + _NO_ORDER_GAP +
      r"\b(?:daten|konto|kundenkonto|account|compte|données|datos|cuenta|dati|gegevens|persoonsgegevens|kaartgegevens|"
      r"informationen|informations|información|informazioni)\b"),
     ("erasure", r"\b(?:meine|mein|mes|mon|ma|mis|mi|i miei|il mio|mijn|al mijn)\s+(?:\w+\s+){0,3}?(?:daten|konto|kundenkonto|"
      r"données|compte|datos|cuenta|dati|account|gegevens|persoonsgegevens)\b[^.!?\n]{0,40}?\b(?:zu löschen|löschen|"
      r"supprimer|effacer|borrar|eliminar|suprimir|cancellare|eliminare|verwijderen|wissen)\b"),
-    ("access", r"\b(?:was (?:habt ihr|haben sie|wisst ihr|wissen sie)|welche (?:\w+ )?daten (?:habt ihr|haben sie|speichert)|"
-     r"qu['’]est-ce que vous avez|quelles (?:\w+ )?(?:données|informations) (?:avez-vous|vous avez|détenez)|"
-     r"qué (?:datos|información|tenéis|tienen|sabéis|saben)|quali (?:dati|informazioni)|cosa (?:avete|sapete)|"
-     r"welke (?:\w+ )?(?:gegevens|informatie) (?:hebben|heeft|bewaren)|wat (?:hebben|weten) jullie)\b"),
+    ("access", r"\b(?:welche (?:\w+ )?daten (?:habt ihr|haben sie|speichert)|"
+     r"quelles (?:\w+ )?(?:données|informations) (?:avez-vous|vous avez|détenez)|"
+     r"qué (?:datos|información)|quali (?:dati|informazioni)|"
+     r"welke (?:\w+ )?(?:gegevens|informatie) (?:hebben|heeft|bewaren))\b"),
+    # The bare "what do you have" only about the sender or what is stored: "Was habt ihr noch an
+    # Drachen auf Lager?" and "¿Qué tenéis en resina?" ask about stock.
+    ("access", r"\b(?:was (?:habt ihr|haben sie|wisst ihr|wissen sie)|qu['’]est-ce que vous (?:avez|savez)|"
+     r"qué (?:tenéis|tienen|sabéis|saben)|cosa (?:avete|sapete)|wat (?:hebben|weten) jullie)\b[^.!?\n]{0,50}?"
+     r"(?:über mich|von mir|sur moi|de moi|sobre mí|sobre mi|de mí|su di me|di me|su me|over mij|van mij|"
+     r"gespeichert|gesammelt|stocké|enregistré|conservé|guardado|almacenado|salvato|memorizzato|conservato|"
+     r"opgeslagen|bewaard)"),
     # More plain phrasings: the other languages' forms of "where did you get my email", passive erasure
     # ("I'd like my account deleted"), restriction ("keep it but don't use it"), export, consent taken back.
     ("access", r"\b(?:how did you get (?:hold of )?|where did you (?:get|find) )my (?:e-?mail|email address|details|data|"
      r"number|phone number|address|name)\b"),
     ("access", r"\b(?:woher (?:habt ihr|haben sie)|où avez-vous (?:eu|trouvé|obtenu)|de dónde (?:habéis|han) (?:sacado|obtenido)|"
-     r"dove avete preso|da dove avete preso|hoe komen jullie aan|hoe komt u aan)\b"),
+     r"dove avete preso|da dove avete preso|hoe komen jullie aan|hoe komt u aan)\s+(?:\w+\s+){0,2}?"
+     r"(?:mein\w*|mon|ma|mes|mis?|il mio|la mia|i miei|le mie|mijn|daten|données|datos|dati|gegevens)\b"),
     ("erasure", r"\b(?:want|like|need|please have|get)\b[^.!?\n]{0,12}?\bmy (?:\w+ ){0,3}?(?:account|data|details|"
      r"info(?:rmation)?|scans?|photos|records|profile)\b[^.!?\n]{0,50}?\b(?:deleted|erased|wiped|destroyed)\b"),
     ("restriction", r"\b(?:restrict|limit|freeze|block|suspend|pause|put on hold)\b[^.!?\n]{0,30}?\b(?:use|using|processing|"
@@ -251,7 +273,7 @@ _TRIGGERS: tuple[tuple[str, ...], ...] = (
     ("forget me", "delete everything", "erase all", "erase everything", "wipe"), (" account and",),
     ("stop ", "take me off", "remove me from", "opt me out", "unsubscribe me"), ("so i can", "so that i can", "machine"),
     ("consent", "permission"), _ERASE_STEMS, _ERASE_STEMS,
-    ("was ", "welche", "qu'est", "qu’est", "quelles", "qué ", "quali", "cosa ", "welke", "wat "),
+    ("welche", "quelles", "qué ", "quali", "welke"), ("was ", "qu'est", "qu’est", "qué ", "cosa ", "wat "),
     ("how did you get", "where did you"),
     ("woher", "où avez", "de dónde", "dove avete", "hoe komen", "hoe komt"),
     ("deleted", "erased", "wiped", "destroyed"),
@@ -337,7 +359,7 @@ class RuleSet:
             for trigger in triggers:  # a plain loop: cheaper than any() over a generator
                 if trigger in lower:
                     found = pattern.search(lower)
-                    if found and not (label == "erasure" and _NEGATION.search(found.group(0))):
+                    if found and not (label == "erasure" and _NEGATION.search(lower, max(0, found.start() - 12), found.end())):
                         hits.append(RuleHit(label, "pattern", found.group(0)))
                     break
         return tuple(hits)
