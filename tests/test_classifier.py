@@ -381,6 +381,18 @@ def test_features_count_each_word_once_and_read_the_opening() -> None:
     assert "zebrafish" in words and "zebrafish" not in feats
 
 
+def test_features_mark_the_words_a_negator_turns() -> None:
+    """The few words after "not"/"nicht"/"pas" also come as neg_ features, up to a punctuation mark."""
+    from mailbot.classifier.normalisation import NEGATION_SCOPE, features
+
+    _, feats = features("I do not want my account deleted, just the old order.")
+    assert [f for f in feats if f.startswith("neg_")] == ["neg_want", "neg_my", "neg_account"][:NEGATION_SCOPE]
+    _, feats = features("Bitte keine Werbung. Löschen Sie alles")
+    assert "neg_werbung" in feats and "neg_löschen" not in feats  # the full stop ends the scope
+    _, feats = features("Please delete my account")
+    assert not any(f.startswith("neg_") for f in feats)
+
+
 def test_per_label_thresholds_and_request_low_decide() -> None:
     """A label's own threshold overrides the common one; request_low routes a doubtful mail to the owner."""
     from dataclasses import replace
@@ -402,6 +414,27 @@ def test_per_label_thresholds_and_request_low_decide() -> None:
         result = model._decide(scores, ["hi"], "hi")
         assert not result.is_request and result.uncertain
         assert ANY_REQUEST not in result.scores and ANY_REQUEST not in result.to_json()["scores"]
+    finally:
+        model.decision = saved
+
+
+def test_request_gate_sends_a_right_without_request_wording_to_the_owner() -> None:
+    """A right the model alone gives needs "exercises any right" too; a rule hit needs no gate."""
+    from mailbot.classifier.model import ANY_REQUEST, MODEL_LABELS, Decision
+
+    model = load_model()
+    saved = model.decision
+    scores = dict.fromkeys(MODEL_LABELS, 0.01) | {"erasure": 0.95, ANY_REQUEST: 0.2}
+    try:
+        model.decision = Decision(threshold=0.5, uncertain_low=0.3, request_gate=0.0)
+        assert model._decide(scores, ["hi"], "hi").labels == ("erasure",)
+        model.decision = Decision(threshold=0.5, uncertain_low=0.3, request_gate=0.5)
+        result = model._decide(scores, ["hi"], "hi")
+        assert not result.is_request and result.uncertain and result.labels == ("none",)
+        assert model._decide(scores | {ANY_REQUEST: 0.6}, ["hi"], "hi").labels == ("erasure",)
+        joined = "Please delete my personal data."
+        ruled = model._decide(scores | {"erasure": 0.2}, joined.lower().replace(".", " .").split(), joined)
+        assert ruled.is_request and "erasure" in ruled.labels  # the phrase rule fired
     finally:
         model.decision = saved
 
@@ -452,6 +485,47 @@ def test_negated_deletion_is_not_erasure() -> None:
         joined = normalise("", text)
         hits = model.rules.apply(features(joined)[0], joined)
         assert "erasure" not in rules.labels_of(hits), (text, hits)
+
+
+@pytest.mark.parametrize("text", [
+    "Bitte löscht die doppelte Bestellung (#10482) aus meinem Kundenkonto.",
+    "Merci de supprimer la commande en double de mon compte (n° 2291).",
+    "Borrad el pedido duplicado de mi cuenta, por favor.",
+    "Was habt ihr noch an Drachen auf Lager?",
+    "¿Qué tenéis en resina ahora mismo?",
+    "Wat hebben jullie daarvoor nodig?",
+    "¿De dónde habéis sacado el diseño? Me encanta.",
+    "Can you export the lantern as an OBJ so I can import it into Blender?",
+    "I want the files in a standard format so I can take them to a print shop near me.",
+    "Please opt me out of the shipping insurance on order 71180.",
+    "Don't forget me at the Bristol fair on Saturday!",
+    "Hi, the phone number on your invoice footer is wrong - one digit off.",
+])
+def test_rules_leave_ordinary_lookalikes_alone(text: str) -> None:
+    """Order talk in the words of a right fires no rule (the model still reads it)."""
+    from mailbot.classifier.normalisation import features
+
+    joined = normalise("", text)
+    assert load_model().rules.apply(features(joined)[0], joined) == (), text
+
+
+@pytest.mark.parametrize(("text", "label"), [
+    ("Bitte löscht mein Kundenkonto und alle Daten.", "erasure"),
+    ("Was habt ihr alles über mich gespeichert?", "access"),
+    ("Qu'est-ce que vous savez sur moi exactement ?", "access"),
+    ("Woher haben Sie meine E-Mail-Adresse?", "access"),
+    ("Could you send my order history as a CSV so I can import it?", "portability"),
+    ("Send me my data so I can move it elsewhere.", "portability"),
+    ("Please opt me out of all marketing.", "objection"),
+    ("My address on your invoices is wrong.", "rectification"),
+    ("Please forget me.", "erasure"),
+])
+def test_rules_still_fire_on_the_requests_they_resemble(text: str, label: str) -> None:
+    from mailbot.classifier import rules
+    from mailbot.classifier.normalisation import features
+
+    joined = normalise("", text)
+    assert label in rules.labels_of(load_model().rules.apply(features(joined)[0], joined)), text
 
 
 def test_access_phrase_governed_by_another_right_is_dropped() -> None:

@@ -67,6 +67,11 @@ class Decision:
     # A mail below every threshold is marked uncertain when its ANY_REQUEST score reaches this
     # (1.0: never, as for a model without that label).
     request_low: float = 1.0
+    # A right the model alone gives (no rule fired for it) is only called when ANY_REQUEST
+    # reaches this as well; below it the mail goes to the owner as uncertain. Ordinary mail
+    # in a right's words ("delete the duplicate order from my account") often scores high on
+    # that right but low on "exercises any right" (0.0: no gate).
+    request_gate: float = 0.0
 
     def threshold_of(self, label: str) -> float:
         """The score at or above which label is given."""
@@ -167,9 +172,13 @@ class Model:
         hits = self.rules.apply(words, joined) if joined else ()
         for hit in hits:
             scores[hit.label] = max(scores[hit.label], d.rule_floor)
+        ungated = any_request >= d.request_gate or not d.request_gate
+        ruled = {hit.label for hit in hits}
         top_right = max(scores[label] for label in RIGHTS)
         scores[NONE] = 1.0 - top_right
-        rights = tuple(label for label in RIGHTS if scores[label] >= d.threshold_of(label))
+        rights = tuple(
+            label for label in RIGHTS if scores[label] >= d.threshold_of(label) and (ungated or label in ruled)
+        )
         follow_up = scores[FOLLOW_UP] >= d.threshold_of(FOLLOW_UP)
         is_request = bool(rights)
         labels = rights + ((FOLLOW_UP,) if follow_up else ())

@@ -137,16 +137,44 @@ def model_text(normalised: str) -> str:
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 
 
+# Words that turn the next few words around, in our six languages. A bag of words reads
+# "I do not want my account deleted" as a deletion request; the scoped features ("neg_delet...")
+# let the model learn the difference (5-fold CV on the twelfth batch's data: macro-F1 0.802 ->
+# 0.810, ordinary mail called a request 5.8 % -> 5.4 %, routed recall unchanged).
+NEGATORS = frozenset(
+    "not never don't dont doesn't didn't won't can't cannot isn't no"
+    " nicht kein keine keinen nie niemals pas jamais nunca non mai niet geen nooit".split()
+)
+NEGATION_SCOPE = 3  # words after a negator that it turns; a punctuation mark ends the scope early
+NEGATED = "neg_"
+
+
+def negated(head_tokens: list[str]) -> list[str]:
+    """The "neg_"-prefixed words in the scope of each negator among head_tokens."""
+    out: list[str] = []
+    n = len(head_tokens)
+    for i, token in enumerate(head_tokens):
+        if token not in NEGATORS:
+            continue
+        for following in head_tokens[i + 1 : min(n, i + 1 + NEGATION_SCOPE)]:
+            if not (following[0].isalnum() or following[0] == "_"):
+                break
+            out.append(NEGATED + following)
+    return out
+
+
 def features(normalised: str) -> tuple[list[str], list[str]]:
     """(words, features) of a normalised mail: its lower-cased tokens, and what the model reads.
 
-    The features are the tokens of :func:`model_text` (the words, then the stems of the long
-    ones), built without joining and splitting the text twice. The rules match the words.
+    The features are the tokens of the first MODEL_CHARS characters, the stems of their long
+    words (see :func:`model_text`) and the words in the scope of a negator (:func:`negated`).
+    The rules match the words.
     """
     lower = normalised.lower()
     words = _TOKEN.findall(lower)
     head = lower[:MODEL_CHARS]
-    feats = (words if len(head) == len(lower) else _TOKEN.findall(head)) + [w[:STEM] for w in _LONG_WORD.findall(head)]
+    head_tokens = words if len(head) == len(lower) else _TOKEN.findall(head)
+    feats = head_tokens + [w[:STEM] for w in _LONG_WORD.findall(head)] + negated(head_tokens)
     return words, list(dict.fromkeys(feats)) if DISTINCT_FEATURES else feats
 
 

@@ -238,6 +238,7 @@ def cross_validate(
 # ordinary mail within the target, and the splice copies make the model surer of itself.
 THRESHOLDS = tuple(round(0.15 + 0.05 * i, 2) for i in range(16))  # 0.15 .. 0.90
 UNCERTAIN_LOWS = tuple(round(0.02 * i, 2) for i in range(1, 16))  # 0.02 .. 0.30
+REQUEST_GATES = tuple(round(0.1 * i, 1) for i in range(10))  # 0.0 (no gate) .. 0.9
 REQUEST_LOWS = (*(round(0.05 * i, 2) for i in range(1, 20)), 1.0)  # 0.05 .. 0.95, and 1.0 = unused
 # A label gets a threshold of its own only with at least this many validation examples:
 # fewer would fit the threshold to a handful of mails.
@@ -252,6 +253,8 @@ def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -
     ``threshold``: the candidate with the best macro-F1 (averaged with its neighbours') among
     those that keep ordinary mail called a request within TUNING_FP_TARGET (ties: nearest the
     configured value); where none does, the one that comes nearest it (then the best macro-F1).
+    ``request_gate``: chosen with it from REQUEST_GATES, each gate with its own best threshold:
+    the pair that keeps the target (or comes nearest), then the best macro-F1, then the lower gate.
     ``thresholds``: for each label with at least MIN_LABEL_SUPPORT validation examples, chosen the
     same way by that label's F1, kept where it beats the common threshold by MIN_LABEL_GAIN; where
     the common threshold misses TUNING_FP_TARGET, a right's own may not be lower than it.
@@ -296,8 +299,17 @@ def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -
         i = max(range(len(THRESHOLDS)), key=keys.__getitem__)
         return THRESHOLDS[i], keys[i][:2]
 
-    best, _ = pick(lambda t: measure(replace(base, threshold=t)), lambda ev: ev.macro_f1, base.threshold)
-    tuned = replace(base, threshold=best, thresholds={})
+    # The common threshold together with the request gate: the gate that lets the best threshold
+    # keep ordinary mail within the target (or come nearest it), then the best macro-F1.
+    choices = []
+    for gate in REQUEST_GATES:
+        t, _ = pick(lambda t, gate=gate: measure(replace(base, threshold=t, request_gate=gate)),
+                    lambda ev: ev.macro_f1, base.threshold)
+        ev = measure(replace(base, threshold=t, request_gate=gate))
+        choices.append((fp_ok(ev), -round(max(0.0, ev.ordinary_fp_rate - TUNING_FP_TARGET), 3),
+                        round(ev.macro_f1, 3), -gate, t))
+    _, _, _, neg_gate, best = max(choices)
+    tuned = replace(base, threshold=best, request_gate=-neg_gate, thresholds={})
     keep_fp = fp_ok(measure(tuned))
     support = {label: sum(label in e.labels for e in validation) for label in MODEL_LABELS}
     own: dict[str, float] = {}
