@@ -172,7 +172,7 @@ class Model:
         hits = self.rules.apply(words, joined) if joined else ()
         for hit in hits:
             scores[hit.label] = max(scores[hit.label], d.rule_floor)
-        ungated = any_request >= d.request_gate or not d.request_gate
+        ungated = any_request >= d.request_gate
         ruled = {hit.label for hit in hits}
         top_right = max(scores[label] for label in RIGHTS)
         scores[NONE] = 1.0 - top_right
