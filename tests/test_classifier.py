@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mailbot.classifier import Classification, classify, load_model
+from mailbot.classifier.model import Model
 from mailbot.classifier.details import extract, find_corrections, find_name
 from mailbot.classifier.language import detect
 from mailbot.classifier.normalisation import newest_text, normalise
@@ -393,50 +395,49 @@ def test_features_mark_the_words_a_negator_turns() -> None:
     assert not any(f.startswith("neg_") for f in feats)
 
 
-def test_per_label_thresholds_and_request_low_decide() -> None:
+@pytest.fixture
+def model() -> Iterator[Model]:
+    """The loaded model, its decision put back after the test changes it."""
+    loaded = load_model()
+    saved = loaded.decision
+    yield loaded
+    loaded.decision = saved
+
+
+def test_per_label_thresholds_and_request_low_decide(model: Model) -> None:
     """A label's own threshold overrides the common one; request_low routes a doubtful mail to the owner."""
     from dataclasses import replace
 
     from mailbot.classifier.model import ANY_REQUEST, MODEL_LABELS, Decision
 
-    model = load_model()
-    saved = model.decision
     scores = dict.fromkeys(MODEL_LABELS, 0.01) | {"portability": 0.3, ANY_REQUEST: 0.5}
-    try:
-        model.decision = Decision(threshold=0.5, uncertain_low=0.4, request_low=1.0)
-        result = model._decide(scores, ["hi"], "hi")
-        assert not result.is_request and not result.uncertain
-        model.decision = replace(model.decision, thresholds={"portability": 0.25})
-        assert model.decision.threshold_of("portability") == 0.25 and model.decision.threshold_of("access") == 0.5
-        result = model._decide(scores, ["hi"], "hi")
-        assert result.labels == ("portability",) and result.is_request
-        model.decision = Decision(threshold=0.5, uncertain_low=0.4, request_low=0.45)
-        result = model._decide(scores, ["hi"], "hi")
-        assert not result.is_request and result.uncertain
-        assert ANY_REQUEST not in result.scores and ANY_REQUEST not in result.to_json()["scores"]
-    finally:
-        model.decision = saved
+    model.decision = Decision(threshold=0.5, uncertain_low=0.4, request_low=1.0)
+    result = model._decide(scores, ["hi"], "hi")
+    assert not result.is_request and not result.uncertain
+    model.decision = replace(model.decision, thresholds={"portability": 0.25})
+    assert model.decision.threshold_of("portability") == 0.25 and model.decision.threshold_of("access") == 0.5
+    result = model._decide(scores, ["hi"], "hi")
+    assert result.labels == ("portability",) and result.is_request
+    model.decision = Decision(threshold=0.5, uncertain_low=0.4, request_low=0.45)
+    result = model._decide(scores, ["hi"], "hi")
+    assert not result.is_request and result.uncertain
+    assert ANY_REQUEST not in result.scores and ANY_REQUEST not in result.to_json()["scores"]
 
 
-def test_request_gate_sends_a_right_without_request_wording_to_the_owner() -> None:
+def test_request_gate_sends_a_right_without_request_wording_to_the_owner(model: Model) -> None:
     """A right the model alone gives needs "exercises any right" too; a rule hit needs no gate."""
     from mailbot.classifier.model import ANY_REQUEST, MODEL_LABELS, Decision
 
-    model = load_model()
-    saved = model.decision
     scores = dict.fromkeys(MODEL_LABELS, 0.01) | {"erasure": 0.95, ANY_REQUEST: 0.2}
-    try:
-        model.decision = Decision(threshold=0.5, uncertain_low=0.3, request_gate=0.0)
-        assert model._decide(scores, ["hi"], "hi").labels == ("erasure",)
-        model.decision = Decision(threshold=0.5, uncertain_low=0.3, request_gate=0.5)
-        result = model._decide(scores, ["hi"], "hi")
-        assert not result.is_request and result.uncertain and result.labels == ("none",)
-        assert model._decide(scores | {ANY_REQUEST: 0.6}, ["hi"], "hi").labels == ("erasure",)
-        joined = "Please delete my personal data."
-        ruled = model._decide(scores | {"erasure": 0.2}, joined.lower().replace(".", " .").split(), joined)
-        assert ruled.is_request and "erasure" in ruled.labels  # the phrase rule fired
-    finally:
-        model.decision = saved
+    model.decision = Decision(threshold=0.5, uncertain_low=0.3, request_gate=0.0)
+    assert model._decide(scores, ["hi"], "hi").labels == ("erasure",)
+    model.decision = Decision(threshold=0.5, uncertain_low=0.3, request_gate=0.5)
+    result = model._decide(scores, ["hi"], "hi")
+    assert not result.is_request and result.uncertain and result.labels == ("none",)
+    assert model._decide(scores | {ANY_REQUEST: 0.6}, ["hi"], "hi").labels == ("erasure",)
+    joined = "Please delete my personal data."
+    ruled = model._decide(scores | {"erasure": 0.2}, joined.lower().replace(".", " .").split(), joined)
+    assert ruled.is_request and "erasure" in ruled.labels  # the phrase rule fired
 
 
 def test_committed_decision_has_tuned_values() -> None:
