@@ -348,6 +348,23 @@ def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
     assert set(model.bow.scores([]).values()) == {0.0}  # spaCy scores an empty doc 0
 
 
+def test_fast_path_scores_the_same_once_its_cache_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full cache of weight rows stops growing, and words it lacks are hashed each time, not misread."""
+    from mailbot.classifier import bow
+    from mailbot.classifier.normalisation import features
+
+    model = load_model()
+    assert model.bow is not None
+    _, first = features(normalise("Delete my account", "Please delete my account and my order history."))
+    _, second = features(normalise("Auskunft", "Bitte schicken Sie mir eine Kopie meiner Daten."))
+    expected = model.bow.scores(second)
+    small = bow.BowScorer(model.bow.labels, model.bow.weights, model.bow.bias)
+    monkeypatch.setattr(bow, "CACHE_WORDS", 5)
+    small.scores(first)
+    assert small.scores(second) == expected
+    assert len(small._rows) == 5
+
+
 def test_fast_path_declines_an_ensemble_and_spacy_scores_it() -> None:
     """A config with spaCy's ensemble (bag of words beside a CNN) never takes the bag-of-words shortcut."""
     import spacy
