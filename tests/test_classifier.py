@@ -412,6 +412,18 @@ def test_features_mark_the_words_a_negator_turns() -> None:
     assert not any(f.startswith("neg_") for f in feats)
 
 
+def test_features_pair_the_stems_of_neighbouring_words() -> None:
+    """Neighbouring words also come as a pair of stems; a punctuation mark breaks the pair."""
+    from mailbot.classifier.normalisation import features
+
+    _, request = features("Please delete my account")
+    _, order = features("Please delete the duplicate order from my account")
+    assert {"delet|my", "my|accou"} <= set(request)
+    assert "delet|my" not in order and "delet|the" in order and "my|accou" in order
+    _, feats = features("Thanks. Delete it")
+    assert "thank|delet" not in feats and "delet|it" in feats
+
+
 @pytest.fixture
 def model() -> Iterator[Model]:
     """The loaded model, its decision put back after the test changes it."""

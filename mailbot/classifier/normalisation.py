@@ -163,18 +163,39 @@ def negated(head_tokens: list[str]) -> list[str]:
     return out
 
 
+# Neighbouring words come once more as a pair of their stems ("delet|my", "my|accou"): "delete
+# my account" and "delete the duplicate order from my account" share every word, not their pairs.
+PAIR = "|"
+
+
+def pairs(head_tokens: list[str]) -> list[str]:
+    """The stem pairs of neighbouring words among head_tokens (a punctuation mark breaks a pair)."""
+    out: list[str] = []
+    previous = ""
+    for token in head_tokens:
+        if not (token[0].isalnum() or token[0] == "_"):
+            previous = ""
+            continue
+        stem = token[:STEM]
+        if previous:
+            out.append(previous + PAIR + stem)
+        previous = stem
+    return out
+
+
 def features(normalised: str) -> tuple[list[str], list[str]]:
     """(words, features) of a normalised mail: its lower-cased tokens, and what the model reads.
 
     The features are the tokens of the first MODEL_CHARS characters, the stems of their long
-    words (see :func:`model_text`) and the words in the scope of a negator (:func:`negated`).
+    words (see :func:`model_text`), the words in the scope of a negator (:func:`negated`) and
+    the stem pairs of neighbouring words (:func:`pairs`).
     The rules match the words.
     """
     lower = normalised.lower()
     words = _TOKEN.findall(lower)
     head = lower[:MODEL_CHARS]
     head_tokens = words if len(head) == len(lower) else _TOKEN.findall(head)
-    feats = head_tokens + [w[:STEM] for w in _LONG_WORD.findall(head)] + negated(head_tokens)
+    feats = head_tokens + [w[:STEM] for w in _LONG_WORD.findall(head)] + negated(head_tokens) + pairs(head_tokens)
     return words, list(dict.fromkeys(feats)) if DISTINCT_FEATURES else feats
 
 

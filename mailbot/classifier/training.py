@@ -59,8 +59,9 @@ PIPE = "textcat_multilabel"
 GOAL_MACRO_F1 = 0.95
 GOAL_REQUEST_RECALL = 0.99
 # The share of validation requests the uncertain thresholds must route to a person. Above the
-# goal: tuned to exactly 0.99, cross-validation routed only 0.986 of unseen requests.
-ROUTE_TARGET = 0.995
+# goal: tuned to exactly 0.99, cross-validation routed only 0.986 of unseen requests; with the
+# stem pairs, tuned to 0.995 it routed 0.990 (one fold 0.988), tuned to 0.998, 0.995.
+ROUTE_TARGET = 0.998
 GOAL_ORDINARY_FP = 0.03
 # The share of validation ordinary mail the common threshold may call a request. Below the goal:
 # in cross-validation some folds' validation mail was easier than their unseen mail, and a
@@ -164,6 +165,7 @@ def fit(examples: Sequence[Example], cfg: Any, settings: TrainingSettings, *, lo
     from spacy.tokens import Doc
     from spacy.training import Example as SpacyExample
     from spacy.util import fix_random_seed, minibatch
+    from spacy.vocab import Vocab
     from thinc.api import Adam
 
     fix_random_seed(settings.seed)
@@ -172,9 +174,13 @@ def fit(examples: Sequence[Example], cfg: Any, settings: TrainingSettings, *, lo
     textcat = cast(MultiLabel_TextCategorizer, nlp.add_pipe(PIPE, config=dict(cfg["components"][PIPE])))
     for label in TRAINED_LABELS:
         textcat.add_label(label)
+    # The training Docs get a vocabulary of their own: the bag of words reads a feature's hash,
+    # not its text, and the strings of every training feature (stem pairs above all) would
+    # otherwise be saved with the model and loaded into every process that classifies.
+    scratch = Vocab()
     gold = [
         SpacyExample.from_dict(
-            Doc(nlp.vocab, words=features(normalise(e.subject, e.text))[1]), {"cats": _cats(e.labels)}
+            Doc(scratch, words=features(normalise(e.subject, e.text))[1]), {"cats": _cats(e.labels)}
         )
         for e in examples
     ]
