@@ -11,10 +11,9 @@ on disk stays spaCy's) and declines any other architecture, which then goes thro
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
-
-import re
 
 import numpy as np
 from murmurhash.mrmr import hash_bytes
