@@ -231,7 +231,10 @@ class _FixedScores:
     def model_scores(self, words: list[str], feats: list[str]) -> dict[str, float]:
         return self.scores[words[-1]]
 
-    def _decide(self, scores: dict[str, float], words: list[str], joined: str, data_thread: bool = False):  # type: ignore[no-untyped-def]
+    def rule_hits(self, words: list[str], joined: str) -> tuple[()]:
+        return ()
+
+    def judge(self, scores: dict[str, float], hits: tuple[()], data_thread: bool = False):  # type: ignore[no-untyped-def]
         from types import SimpleNamespace
 
         rights = tuple(label for label, score in scores.items() if score >= self.decision.threshold_of(label))

@@ -160,16 +160,37 @@ class Model:
     def _decide(
         self, model_scores: dict[str, float], words: list[str], joined: str, data_thread: bool = False
     ) -> Classification:
-        """Turn model scores and rule hits into labels, is_request and uncertain.
+        """Turn model scores and rule hits into a classification with language and details.
 
         words: the lower-cased tokens of joined (what the phrase rules match).
         data_thread: the mail replies in a thread about a data-protection request, so an
         ordinary-looking answer is not dismissed with confidence.
         """
+        judged = self.judge(model_scores, self.rule_hits(words, joined), data_thread)
+        # Details serve a case or the owner's look; for mail that is neither they would cost
+        # about a third of the classification time and be thrown away.
+        found = (
+            details_mod.extract(joined, rectification="rectification" in judged.labels)
+            if judged.is_request or judged.uncertain else Details()
+        )
+        return Classification(judged.is_request, judged.labels, judged.scores, language.detect_words(words),
+                              judged.uncertain, found, judged.rule_hits)
+
+    def rule_hits(self, words: list[str], joined: str) -> tuple[RuleHit, ...]:
+        """The phrase rules that fire on a mail (they do not depend on the decision thresholds)."""
+        return self.rules.apply(words, joined) if joined else ()
+
+    def judge(
+        self, model_scores: dict[str, float], hits: tuple[RuleHit, ...], data_thread: bool = False
+    ) -> Classification:
+        """Labels, is_request and uncertain from model scores and rule hits, under self.decision.
+
+        Language and details are left empty: threshold tuning calls this hundreds of times per
+        validation mail and needs only the labels.
+        """
         d = self.decision
         scores = {label: model_scores.get(label, 0.0) for label in MODEL_LABELS}
         any_request = model_scores.get(ANY_REQUEST, 0.0)
-        hits = self.rules.apply(words, joined) if joined else ()
         for hit in hits:
             scores[hit.label] = max(scores[hit.label], d.rule_floor)
         ungated = any_request >= d.request_gate
@@ -193,14 +214,7 @@ class Model:
             or any(d.uncertain_low <= scores[label] < d.threshold_of(label) for label in RIGHTS if is_request)
             or (data_thread and not is_request)
         )
-        lang = language.detect_words(words)
-        # Details serve a case or the owner's look; for mail that is neither they would cost
-        # about a third of the classification time and be thrown away.
-        found = (
-            details_mod.extract(joined, rectification="rectification" in rights)
-            if is_request or uncertain else Details()
-        )
-        return Classification(is_request, labels, scores, lang, bool(uncertain), found, hits)
+        return Classification(is_request, labels, scores, "", bool(uncertain), Details(), hits)
 
 
 def model_dir() -> Path:
