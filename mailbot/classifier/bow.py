@@ -12,7 +12,6 @@ on disk stays spaCy's) and declines any other architecture, which then goes thro
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,9 +22,7 @@ _M32 = 0xFFFFFFFF
 # The layers of spaCy's TextCatBOW ("with_cpu(extract_ngrams>>resizable(sparse_linear))>>with_cpu(logistic)").
 _BOW_PARTS = frozenset({"with_cpu", "extract_ngrams", "resizable", "sparse_linear", "logistic"})
 _LAYER_PART = re.compile(r"[\w-]+")
-# Words whose weight rows are remembered (a few MB). A full cache keeps what it has: the words
-# that come first and often stay cached, the long tail of rare words and stem pairs is hashed
-# each time (clearing a full cache made it useless once the pairs came in).
+# Words whose summed weight rows are remembered (2 MB for ten labels).
 CACHE_WORDS = 50_000
 
 
@@ -38,7 +35,10 @@ class BowScorer:
         self.weights = weights
         self.bias = bias
         self.length = weights.shape[0]
-        self._rows: dict[str, tuple[int, int]] = {}
+        # A cached word's two weight rows, summed once into a slot of a table of their own:
+        # scoring a mail then gathers one row per word instead of two and hashes nothing.
+        self._slots: dict[str, int] = {}
+        self._table = np.zeros((CACHE_WORDS, weights.shape[1]), dtype=weights.dtype)
 
     @classmethod
     def of(cls, textcat) -> BowScorer | None:  # type: ignore[no-untyped-def]
@@ -66,31 +66,51 @@ class BowScorer:
         return cls(textcat.labels, weights, np.asarray(sparse.get_param("b"), dtype=np.float32))
 
     def rows(self, word: str) -> tuple[int, int]:
-        """The two weight rows of word (hashes cached per word).
+        """The two weight rows of word.
 
         thinc's SparseLinear hashes a feature's 64-bit id with MurmurHash3_x86_32 (seeds 0 and 1):
         the 32-bit hash of its eight little-endian bytes, which ``murmurhash`` (a spaCy
         dependency) computes in C. Hashing in Python cost a fifth of the classification time
         once the stem pairs, mostly new to the cache, came in.
         """
-        found = self._rows.get(word)
-        if found is None:
-            key = get_string_id(word).to_bytes(8, "little")
-            found = ((hash_bytes(key, 0) & _M32) % self.length, (hash_bytes(key, 1) & _M32) % self.length)
-            if len(self._rows) < CACHE_WORDS:
-                self._rows[word] = found
-        return found
+        key = get_string_id(word).to_bytes(8, "little")
+        return (hash_bytes(key, 0) & _M32) % self.length, (hash_bytes(key, 1) & _M32) % self.length
 
     def scores(self, words: Sequence[str]) -> dict[str, float]:
-        """Label -> score for a mail given as its tokens (spaCy scores an empty mail 0 everywhere)."""
+        """Label -> score for a mail given as its tokens (spaCy scores an empty mail 0 everywhere).
+
+        A word that comes n times adds its rows n times, as spaCy's count-weighted sum does.
+        """
         if not words:
             return dict.fromkeys(self.labels, 0.0)
-        counts = Counter(words)
-        cached, rows = self._rows.get, self.rows
-        index: list[int] = []
-        for word in counts:
-            index.extend(cached(word) or rows(word))
-        weight = np.fromiter(counts.values(), dtype=np.float32, count=len(counts)).repeat(2)
-        totals = self.bias + weight @ self.weights[index]
+        index: list[int | None] = list(map(self._slots.get, words))
+        totals = self.bias.copy()
+        if None in index:
+            uncached: list[int] = []
+            for i, word in enumerate(words):
+                if index[i] is None:
+                    index[i] = self._remember(word, uncached)
+            if uncached:
+                totals += self.weights[uncached].sum(axis=0)
+            index = [i for i in index if i is not None and i >= 0]
+        totals += self._table[index].sum(axis=0)
         probs = 1.0 / (1.0 + np.exp(-totals.astype(np.float64)))
         return dict(zip(self.labels, probs.tolist()))
+
+    def _remember(self, word: str, uncached: list[int]) -> int:
+        """word's slot, made now if the table has room; else -1, its two rows added to uncached.
+
+        A full table keeps what it has: the words that come first and often stay, the long tail
+        of rare words and stem pairs is hashed each time (clearing it made it useless).
+        """
+        found = self._slots.get(word)
+        if found is not None:
+            return found  # a word seen twice in one mail
+        first, second = self.rows(word)
+        n = len(self._slots)
+        if n >= min(CACHE_WORDS, len(self._table)):
+            uncached += (first, second)
+            return -1
+        self._table[n] = self.weights[first] + self.weights[second]
+        self._slots[word] = n
+        return n
