@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 from murmurhash.mrmr import hash_bytes
@@ -83,22 +84,24 @@ class BowScorer:
         """
         if not words:
             return dict.fromkeys(self.labels, 0.0)
-        index: list[int | None] = list(map(self._slots.get, words))
+        found: list[int | None] = list(map(self._slots.get, words))
         totals = self.bias.copy()
-        if None in index:
+        if None in found:
             uncached: list[int] = []
             for i, word in enumerate(words):
-                if index[i] is None:
-                    index[i] = self._remember(word, uncached)
+                if found[i] is None:
+                    found[i] = self._remember(word, uncached)
             if uncached:
                 totals += self.weights[uncached].sum(axis=0)
-            index = [i for i in index if i is not None and i >= 0]
-        totals += self._table[index].sum(axis=0)
+            slots = [i for i in found if i is not None]
+        else:
+            slots = cast(list[int], found)
+        totals += self._table[slots].sum(axis=0)
         probs = 1.0 / (1.0 + np.exp(-totals.astype(np.float64)))
         return dict(zip(self.labels, probs.tolist()))
 
-    def _remember(self, word: str, uncached: list[int]) -> int:
-        """word's slot, made now if the table has room; else -1, its two rows added to uncached.
+    def _remember(self, word: str, uncached: list[int]) -> int | None:
+        """word's slot, made now if the table has room; else None, its two rows added to uncached.
 
         A full table keeps what it has: the words that come first and often stay, the long tail
         of rare words and stem pairs is hashed each time (clearing it made it useless).
@@ -110,7 +113,7 @@ class BowScorer:
         n = len(self._slots)
         if n >= min(CACHE_WORDS, len(self._table)):
             uncached += (first, second)
-            return -1
+            return None
         self._table[n] = self.weights[first] + self.weights[second]
         self._slots[word] = n
         return n
