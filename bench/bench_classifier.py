@@ -1,6 +1,6 @@
 """Benchmark of the rights classifier: messages per second on one core, model load time, RSS.
 
-Run: /work/venv/bin/python bench/bench_classifier.py [--messages N]
+Run: /work/venv/bin/python bench/bench_classifier.py [--messages N] [--passes P]
 Reports against the goals of issue 3 (>= 2,000 messages/s for typical mail, load <= 1 s,
 RSS <= 150 MB, model < 20 MB), and the rate on long mail (template letters, long quoted threads);
 it does not assert, because timings depend on the machine.
@@ -23,6 +23,7 @@ def main() -> int:
     """Time import, load and classification; print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5000, help="how many messages to classify")
+    parser.add_argument("--passes", type=int, default=3, help="timed passes over the messages (best is reported)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the goal says
@@ -63,14 +64,20 @@ def main() -> int:
     for name, sample in (("typical", typical), ("long", long_mail)):
         mails = (sample * (args.messages // len(sample) + 1))[: args.messages]
         chars = sum(len(s) + len(t) for s, t in mails) / len(mails)
-        model.classify(*mails[0])  # warm caches
-        t0 = time.perf_counter()
-        for subject, text in mails:
-            model.classify(subject, text)
-        one_by_one = len(mails) / (time.perf_counter() - t0)
+        # Each pass starts with the model's word cache empty, as a freshly started process
+        # does, and classifies every mail once; the best of the passes is reported because
+        # other work on the machine only ever slows a pass down.
+        rates = []
+        for _ in range(args.passes):
+            model.forget_words()
+            t0 = time.perf_counter()
+            for subject, text in mails:
+                model.classify(subject, text)
+            rates.append(len(mails) / (time.perf_counter() - t0))
         goal = "  (goal >= 2,000)" if name == "typical" else ""
         print(f"{name} mail ({len(mails)} messages, average {chars:,.0f} characters): "
-              f"{one_by_one:,.0f} messages/s on one core{goal}")
+              f"{max(rates):,.0f} messages/s on one core{goal}  "
+              f"(best of {args.passes} passes: {', '.join(f'{r:,.0f}' for r in rates)})")
     size = sum(p.stat().st_size for p in model_dir().rglob("*") if p.is_file())
     print(f"model size on disk: {size / 1e6:.1f} MB  (goal < 20 MB)")
     print(f"peak RSS: {rss_mb():.0f} MB, the benchmark's {len(examples):,} mails in memory included  (goal <= 150 MB)")

@@ -365,6 +365,22 @@ def test_fast_path_scores_the_same_once_its_cache_is_full(monkeypatch: pytest.Mo
     assert len(small._slots) == 5
 
 
+def test_forgetting_the_cached_words_changes_no_score() -> None:
+    """forget_words empties the cache (benchmarks time cold passes); the next mail scores the same."""
+    from mailbot.classifier.bow import BowScorer
+    from mailbot.classifier.normalisation import features
+
+    model = load_model()
+    assert model.bow is not None
+    _, feats = features(normalise("Delete my account", "Please delete my account and my order history."))
+    scorer = BowScorer(model.bow.labels, model.bow.weights, model.bow.bias)
+    warm = scorer.scores(feats)
+    assert scorer._slots
+    scorer.forget()
+    assert not scorer._slots
+    assert scorer.scores(feats) == pytest.approx(warm, abs=1e-6)
+
+
 def test_fast_path_declines_an_ensemble_and_spacy_scores_it() -> None:
     """A config with spaCy's ensemble (bag of words beside a CNN) never takes the bag-of-words shortcut."""
     import spacy

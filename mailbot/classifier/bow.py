@@ -23,7 +23,9 @@ _M32 = 0xFFFFFFFF
 # The layers of spaCy's TextCatBOW ("with_cpu(extract_ngrams>>resizable(sparse_linear))>>with_cpu(logistic)").
 _BOW_PARTS = frozenset({"with_cpu", "extract_ngrams", "resizable", "sparse_linear", "logistic"})
 _LAYER_PART = re.compile(r"[\w-]+")
-# Words whose summed weight rows are remembered (2 MB for ten labels).
+# Words whose summed weight rows are remembered (2 MB for ten labels). 100,000 words ran no
+# faster in bench/bench_classifier.py (5,000 mails bring 109,000 distinct features, most of
+# them once) and cost 10 MB more of peak RSS, mostly the dictionary's keys.
 CACHE_WORDS = 50_000
 
 
@@ -99,6 +101,10 @@ class BowScorer:
         totals += self._table[slots].sum(axis=0)
         probs = 1.0 / (1.0 + np.exp(-totals.astype(np.float64)))
         return dict(zip(self.labels, probs.tolist()))
+
+    def forget(self) -> None:
+        """Forget the remembered words (their slots are overwritten as words come again)."""
+        self._slots.clear()
 
     def _remember(self, word: str, uncached: list[int]) -> int | None:
         """word's slot, made now if the table has room; else None, its two rows added to uncached.
