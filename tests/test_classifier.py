@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from mailbot.classifier import Classification, classify, load_model
-from mailbot.classifier.model import Model
 from mailbot.classifier.details import extract, find_corrections, find_name
 from mailbot.classifier.language import detect
+from mailbot.classifier.model import Model
 from mailbot.classifier.normalisation import newest_text, normalise
 
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -358,7 +358,7 @@ def test_fast_path_scores_the_same_once_its_cache_is_full(monkeypatch: pytest.Mo
     _, first = features(normalise("Delete my account", "Please delete my account and my order history."))
     _, second = features(normalise("Auskunft", "Bitte schicken Sie mir eine Kopie meiner Daten."))
     expected = model.bow.scores(second)
-    small = bow.BowScorer(model.bow.labels, model.bow.weights, model.bow.bias)
+    small = model.bow.fresh()
     monkeypatch.setattr(bow, "CACHE_WORDS", 5)
     small.scores(first)
     assert small.scores(second) == pytest.approx(expected, abs=1e-6)
@@ -367,18 +367,68 @@ def test_fast_path_scores_the_same_once_its_cache_is_full(monkeypatch: pytest.Mo
 
 def test_forgetting_the_cached_words_changes_no_score() -> None:
     """forget_words empties the cache (benchmarks time cold passes); the next mail scores the same."""
-    from mailbot.classifier.bow import BowScorer
     from mailbot.classifier.normalisation import features
 
     model = load_model()
     assert model.bow is not None
     _, feats = features(normalise("Delete my account", "Please delete my account and my order history."))
-    scorer = BowScorer(model.bow.labels, model.bow.weights, model.bow.bias)
+    scorer = model.bow.fresh()
     warm = scorer.scores(feats)
     assert scorer._slots
     scorer.forget()
     assert not scorer._slots
     assert scorer.scores(feats) == pytest.approx(warm, abs=1e-6)
+
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(wide: bool) -> None:
+    """mailbot.HiddenBOW.v1, with and without its linear part, scores the same through BowScorer and spaCy."""
+    import dataclasses
+
+    from spacy.tokens import Doc
+
+    from mailbot.classifier import corpus, training
+    from mailbot.classifier.model import Decision, Model
+    from mailbot.classifier.normalisation import features
+
+    cfg, settings, _ = training.read_config()
+    cfg["components"]["textcat_multilabel"]["model"] = {
+        "@architectures": "mailbot.HiddenBOW.v1", "hidden_width": 8, "length": 4096, "wide": wide,
+    }
+    examples = corpus.read_examples(training.DATA_DIR)
+    settings = dataclasses.replace(settings, epochs=2)
+    nlp, _ = training.fit(examples[:200], cfg, settings, log=lambda *_: None)
+    model = Model(nlp, Decision(), {})
+    assert model.bow is not None and (model.bow.direct > 0) == wide
+    for e in examples[200:400]:
+        _, feats = features(normalise(e.subject, e.text))
+        fast = model.bow.scores(feats)
+        doc = model.textcat(Doc(model.nlp.vocab, words=feats))
+        assert doc.cats == pytest.approx({label: fast[label] for label in doc.cats}, abs=1e-5), e.id
+
+
+def test_exact_layers_compute_what_thincs_layers_compute() -> None:
+    """exact_matmul, the logistic and ExactAdam's clipped step agree with numpy and thinc's Adam."""
+    import numpy as np
+    from thinc.api import Adam
+
+    from mailbot.classifier.architecture import ExactAdam, exact_matmul, logistic
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(64, 32)).astype("f"), rng.normal(size=(32, 10)).astype("f")
+    assert np.allclose(exact_matmul(a, b), a @ b, atol=1e-5)
+    x = np.linspace(-30, 30, 61, dtype="f")
+    assert np.allclose(logistic(x), 1 / (1 + np.exp(-np.clip(x, -20, 20))), atol=1e-7)
+    for scale in (0.001, 10.0):  # under and over the clipping norm of 1
+        grad = (rng.normal(size=1000) * scale).astype("f")
+        ours, theirs = ExactAdam(0.01), Adam(0.01, use_averages=False)
+        mine, _ = ours((1, "W"), np.ones(1000, dtype="f"), grad.copy())
+        ref, _ = theirs((1, "W"), np.ones(1000, dtype="f"), grad.copy())
+        assert np.allclose(mine, ref, atol=1e-6) and not np.allclose(mine, 1.0)
+        # Adam's step hardly shows the clipping; its first moment, (1 - 0.9) * gradient, does.
+        assert np.allclose(ours.mom1[(1, "W")], theirs.mom1[(1, "W")], rtol=1e-5, atol=1e-9)
+        expected = 0.1 * min(1.0, float(np.linalg.norm(grad)))
+        assert float(np.linalg.norm(ours.mom1[(1, "W")])) == pytest.approx(expected, rel=1e-4)
 
 
 def test_fast_path_declines_an_ensemble_and_spacy_scores_it() -> None:

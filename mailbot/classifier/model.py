@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from mailbot.classifier import architecture  # noqa: F401  (registers the network with spaCy before any load)
 from mailbot.classifier import details as details_mod
 from mailbot.classifier import language
 from mailbot.classifier.bow import BowScorer
@@ -137,10 +138,10 @@ class Model:
     def model_scores(self, words: list[str], feats: list[str]) -> dict[str, float]:
         """The text categoriser's score of each label for a mail's words and features.
 
-        The bag-of-words model is linear: :class:`BowScorer` computes what spaCy's
-        ``textcat_multilabel`` computes (a test checks they agree) without building a Doc or
-        walking thinc's layers, which cost more than the sum itself. Other architectures go
-        through spaCy.
+        For the bag-of-words networks (spaCy's linear one and ``mailbot.HiddenBOW.v1``)
+        :class:`BowScorer` computes what spaCy's ``textcat_multilabel`` computes (a test checks
+        they agree) without building a Doc or walking thinc's layers, which cost more than the
+        sums themselves. Other architectures go through spaCy.
         """
         if self.bow is not None:
             return self.bow.scores(feats)
