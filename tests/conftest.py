@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -15,6 +19,50 @@ from mailbot.db import Database
 from tests.dovecot import *  # noqa: F401,F403  (the Dovecot fixtures)
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
+
+# The test that rebuilds the classifier model takes minutes of one core; the model is trained in
+# a second process from the moment the test is collected, so the rest of the suite runs beside it.
+REBUILD_TEST = "test_committed_model_matches_what_train_produces"
+_rebuild_key = pytest.StashKey[tuple[subprocess.Popen[bytes], Path]]()
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start `mailbot classifier train` in the background if the rebuild test is to run; run that test last."""
+    if not any(item.name == REBUILD_TEST for item in items):
+        return
+    items.sort(key=lambda item: item.name == REBUILD_TEST)  # stable: the others keep their order
+    if config.option.collectonly:
+        return
+    work = Path(tempfile.mkdtemp(prefix="mailbot-rebuild-"))
+    with (work / "train.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mailbot", "classifier", "train", "--out", str(work / "model")],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+    config.stash[_rebuild_key] = (process, work)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the background training if the suite ended first, and remove its files."""
+    started = config.stash.get(_rebuild_key, None)
+    if started is not None:
+        process, work = started
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def rebuilt_model(request: pytest.FixtureRequest) -> Path:
+    """The model directory `mailbot classifier train` wrote in the background (waits for it)."""
+    started = request.config.stash.get(_rebuild_key, None)
+    assert started is not None, f"the background training starts only for {REBUILD_TEST}"
+    process, work = started
+    code = process.wait(timeout=3600)
+    log = (work / "train.log").read_text(errors="replace")
+    assert code == 0, f"mailbot classifier train failed ({code}):\n{log[-3000:]}"
+    return work / "model"
 
 
 def _postgres_reachable() -> str | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,14 +17,50 @@ from mailbot.cli import main
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
-def test_committed_model_matches_what_train_produces(tmp_path: Path) -> None:
-    """`mailbot classifier train` rebuilds the committed model byte for byte (seeded, ~30 s)."""
-    out = tmp_path / "model"
-    training.train(out_dir=out, log=lambda *_: None)
+def test_committed_model_matches_what_train_produces(rebuilt_model: Path) -> None:
+    """`mailbot classifier train` rebuilds the committed model byte for byte (seeded; minutes,
+    run in the background from the start of the suite, see conftest.py)."""
+    out = rebuilt_model
     for name in ("textcat_multilabel/model", "mailbot.json", "config.cfg"):
         assert (out / name).read_bytes() == (DEFAULT_MODEL_DIR / name).read_bytes(), (
             f"classifiers/model/{name} is stale: run 'mailbot classifier train' and commit the result"
         )
+
+
+# Trains a small model and prints a digest of its weights, and of numpy's float32 exp on fixed
+# numbers (which shows whether switching the processor's features off changed any code path).
+_SMALL_TRAINING = """
+import dataclasses, hashlib, numpy
+from mailbot.classifier import corpus, training
+cfg, settings, _ = training.read_config()
+settings = dataclasses.replace(settings, epochs=2)
+nlp, _ = training.fit(corpus.read_examples(training.DATA_DIR)[:300], cfg, settings, log=lambda *_: None)
+x = numpy.linspace(-20, 20, 4001, dtype=numpy.float32)
+print(hashlib.sha256(nlp.get_pipe("textcat_multilabel").model.to_bytes()).hexdigest())
+print(hashlib.sha256(numpy.exp(x).tobytes()).hexdigest())
+"""
+
+
+def test_training_rounds_alike_whatever_the_processor_offers() -> None:
+    """The same weights with numpy's AVX2 code and OpenBLAS's own kernels switched off.
+
+    Another machine's processor picks other code in numpy and BLAS, whose sums and exp round
+    differently; the committed model must still be what train produces there.
+    """
+    def train_with(env: dict[str, str]) -> tuple[str, str]:
+        run = subprocess.run(
+            [sys.executable, "-W", "ignore", "-c", _SMALL_TRAINING], env={**os.environ, **env},
+            capture_output=True, text=True, timeout=300, check=True,
+        )
+        weights, exp = run.stdout.split()
+        return weights, exp
+
+    native = train_with({})
+    # numpy 2.x names its dispatch targets X86_V3 (AVX2, FMA3) and X86_V4 (AVX-512).
+    plain = train_with({"NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4", "OPENBLAS_CORETYPE": "Nehalem"})
+    if native[1] == plain[1]:
+        pytest.skip("this processor or numpy offers no other exp to switch to")
+    assert native[0] == plain[0]
 
 
 def test_committed_model_records_its_data() -> None:
