@@ -380,9 +380,10 @@ def test_forgetting_the_cached_words_changes_no_score() -> None:
     assert scorer.scores(feats) == pytest.approx(warm, abs=1e-6)
 
 
-@pytest.mark.parametrize("wide", [True, False])
-def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(wide: bool) -> None:
-    """mailbot.HiddenBOW.v1, with and without its linear part, scores the same through BowScorer and spaCy."""
+@pytest.mark.parametrize(("wide", "hidden_length"), [(True, None), (False, None), (True, 1024)])
+def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(wide: bool, hidden_length: int | None) -> None:
+    """mailbot.HiddenBOW.v1, with and without its linear part, and with fewer hashed rows for
+    its hidden layer, scores the same through BowScorer and spaCy."""
     import dataclasses
 
     from spacy.tokens import Doc
@@ -394,6 +395,7 @@ def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(wide: bool) -> 
     cfg, settings, _ = training.read_config()
     cfg["components"]["textcat_multilabel"]["model"] = {
         "@architectures": "mailbot.HiddenBOW.v1", "hidden_width": 8, "length": 4096, "wide": wide,
+        "hidden_length": hidden_length,
     }
     examples = corpus.read_examples(training.DATA_DIR)
     settings = dataclasses.replace(settings, epochs=2)

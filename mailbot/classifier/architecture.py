@@ -42,15 +42,18 @@ INIT_SCALE = 0.01
 
 @registry.architectures(ARCHITECTURE)
 def build_hidden_bow(
-    hidden_width: int, length: int = 65536, wide: bool = True, nO: int | None = None
+    hidden_width: int, length: int = 65536, wide: bool = True, nO: int | None = None,
+    hidden_length: int | None = None,
 ) -> Model[Any, Floats2d]:
     """A multi-label text categoriser: hashed words -> hidden_width rectified units -> labels.
 
     wide: also add spaCy's linear bag of words to the labels' sums (the hidden layer learns
-    what the words do together, the linear part what each does alone).
+    what the words do together, the linear part what each does alone). hidden_length: the
+    hidden layer's hashed rows, if not length (fewer rows keep a wider layer small).
     """
     length = 2 ** (length - 1).bit_length()  # a power of two, as TextCatBOW rounds it
-    sparse = SparseLinear_v2(nO=hidden_width, length=length)
+    rows = length if hidden_length is None else 2 ** (hidden_length - 1).bit_length()
+    sparse = SparseLinear_v2(nO=hidden_width, length=rows)
     sparse_init = sparse.init
 
     def init_spread(model: Model, X: Any = None, Y: Any = None) -> Model:  # type: ignore[type-arg]

@@ -51,7 +51,7 @@ class BowScorer:
         self.labels = tuple(labels)
         self.parts = weights if isinstance(weights, tuple) else (weights,)
         self.bias = bias
-        self.length = self.parts[0].shape[0]
+        self.length = max(len(part) for part in self.parts)  # the others: powers of two below it
         self.output = output
         self.direct = direct
         # A cached word's two weight rows, summed once into a slot of a table of their own:
@@ -138,16 +138,21 @@ class BowScorer:
         """The sum of the given weight rows, across all parts side by side."""
         if len(self.parts) == 1:
             return self.parts[0][rows].sum(axis=0)
-        return np.concatenate([part[rows].sum(axis=0) for part in self.parts])
+        index = np.asarray(rows, dtype=np.intp)  # converted once, not once per part
+        return np.concatenate([part[self._within(part, index)].sum(axis=0) for part in self.parts])
+
+    def _within(self, part: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """rows as indices of part: a part with fewer hashed rows (a power of two) takes them modulo its length."""
+        return rows if len(part) == self.length else rows % len(part)
 
     def _fill(self) -> None:
         """Write the summed rows of the words remembered for this mail into their slots, at once."""
-        slots, firsts, seconds = (list(column) for column in zip(*self._pending))
+        slots, firsts, seconds = np.array(self._pending, dtype=np.intp).T
         self._pending.clear()
         start = 0
         for part in self.parts:
             end = start + part.shape[1]
-            self._table[slots, start:end] = part[firsts] + part[seconds]
+            self._table[slots, start:end] = part[self._within(part, firsts)] + part[self._within(part, seconds)]
             start = end
 
     def fresh(self) -> BowScorer:
