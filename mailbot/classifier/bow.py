@@ -28,9 +28,10 @@ _BOW_PARTS = frozenset({"with_cpu", "extract_ngrams", "resizable", "sparse_linea
 # and the logistic (the last two computed in a fixed order, see architecture.py).
 _HIDDEN_PARTS = _BOW_PARTS | {"relu_activation", "dropout", "exact_linear", "exact_logistic", "add"}
 _LAYER_PART = re.compile(r"[\w-]+")
-# Words whose summed weight rows are remembered (2 MB for ten labels). 100,000 words ran no
-# faster in bench/bench_classifier.py (5,000 mails bring 109,000 distinct features, most of
-# them once) and cost 10 MB more of peak RSS, mostly the dictionary's keys.
+# Words whose summed weight rows are remembered (2 MB for ten labels, 8 MB with the hidden
+# layer's 32 columns more). 100,000 words ran no faster in bench/bench_classifier.py (5,000
+# mails bring 109,000 distinct features, most of them once) and cost 10 MB more of peak RSS,
+# mostly the dictionary's keys.
 CACHE_WORDS = 50_000
 
 
@@ -169,8 +170,8 @@ class BowScorer:
         """word's slot, made now if the table has room; else None, its two rows added to uncached.
 
         The slot's rows are summed by :meth:`_fill` with the other new words of the mail: a
-        handful of numpy calls per mail rather than per new word, and each new word of a mail
-        is a new word of a freshly started process.
+        handful of numpy calls per mail rather than per new word, which matters because most
+        words of a mail are new to a process that has just started.
 
         A full table keeps what it has: the words that come first and often stay, the long tail
         of rare words and stem pairs is hashed each time (clearing it made it useless).
