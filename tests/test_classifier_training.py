@@ -152,6 +152,45 @@ def test_evaluate_command_prints_table_and_goals(capsys: pytest.CaptureFixture[s
         assert text in out
 
 
+def test_evaluate_against_scores_a_second_labelling_as_it_scores_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`evaluate --against FILE` measures a person's labels against the corpus, beside the model."""
+    heldout = training.heldout_examples()
+    request = next(e for e in heldout if e.is_request)
+    ordinary = next(e for e in heldout if e.labels == ("none",))
+    agreeing = tmp_path / "agreeing.jsonl"
+    agreeing.write_text("".join(json.dumps({"id": e.id, "labels": list(e.labels)}) + "\n" for e in (request, ordinary)))
+    assert main(["classifier", "evaluate", "--against", str(agreeing)]) == 0
+    out = capsys.readouterr().out
+    assert "of 2 mails of the heldout split (1 requests, 1 ordinary" in out
+    assert "second reader 1.000" in out and "the model on the same 2 mails" in out
+
+    # A reader who calls the request ordinary misses it, exactly as the model would be scored.
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text(json.dumps({"id": request.id, "labels": ["none"]}) + "\n")
+    assert main(["classifier", "evaluate", "--against", str(missing)]) == 0
+    out = capsys.readouterr().out
+    assert "strict (is_request alone):                                 0.000 (0/1)" in out.split("the model on")[0]
+
+
+def test_evaluate_against_names_a_mail_that_is_not_in_the_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An id outside the measured split is a clear error naming the file, line and id."""
+    fitted = next(e for e in corpus.read_examples(training.DATA_DIR) if e not in set(training.heldout_examples()))
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text("\n" + json.dumps({"id": fitted.id, "labels": ["none"]}) + "\n")
+    assert main(["classifier", "evaluate", "--against", str(wrong)]) == 2
+    err = capsys.readouterr().err
+    assert f"{wrong}:2" in err and fitted.id in err and "not a mail of the split" in err
+
+
+def test_committed_second_reading_covers_400_held_out_mails() -> None:
+    """classifiers/second_reader.jsonl (the README's agreement figures) names held-out mails only."""
+    labelled, reading = training.read_labelling(training.SECOND_READER, training.heldout_examples())
+    assert len(labelled) == len({e.id for e in labelled}) == 400
+    assert all(r.labels for r in reading)
+
+
 def test_validation_split_is_carved_from_training_sources_only() -> None:
     """Thresholds are tuned on sources that are neither fitted on nor held out."""
     _, settings, _ = training.read_config()

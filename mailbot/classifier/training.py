@@ -29,6 +29,7 @@ from mailbot.classifier.corpus import (
     split,
     split_validation,
 )
+from mailbot.classifier.details import Details
 from mailbot.classifier.model import (
     ANY_REQUEST,
     DECISION_FILE,
@@ -579,6 +580,44 @@ def score(examples: Sequence[Example], results: Sequence[Classification]) -> Eva
     per_label = tuple(LabelScore(label, *counts[label]) for label in labels)
     return Evaluation(len(examples), per_label, confusion, requests, found, routed, ordinary, flagged,
                       unsure, tuple(errors))
+
+
+SECOND_READER = CLASSIFIERS_DIR / "second_reader.jsonl"
+
+
+def read_labelling(path: Path, examples: Sequence[Example]) -> tuple[tuple[Example, ...], list[Classification]]:
+    """A second labelling of some of examples (JSON lines of "id" and "labels"), as results to score.
+
+    Returns the labelled examples and, in the same order, the labelling as classifications
+    (a request where a right is named; nothing uncertain), so that :func:`score` measures a
+    person's reading of the mail exactly as it measures the model's.
+    """
+    by_id = {e.id: e for e in examples}
+    chosen: list[Example] = []
+    results: list[Classification] = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ClassifierError(f"cannot read the labelling {path}: {exc.strerror}") from exc
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            eid, labels = str(row["id"]), tuple(row["labels"]) or (NONE,)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ClassifierError(f"{path}:{lineno}: expected {{\"id\": ..., \"labels\": [...]}} ({exc})") from exc
+        if eid not in by_id:
+            raise ClassifierError(f"{path}:{lineno}: {eid!r} is not a mail of the split measured")
+        unknown = set(labels) - set(MODEL_LABELS) - {NONE}
+        if unknown:
+            raise ClassifierError(f"{path}:{lineno}: unknown labels {sorted(unknown)}; known: {MODEL_LABELS}")
+        rights = tuple(label for label in labels if label in RIGHTS)
+        chosen.append(by_id[eid])
+        results.append(Classification(bool(rights), labels, {}, "", False, Details()))
+    if not chosen:
+        raise ClassifierError(f"{path}: no labelled mail in it")
+    return tuple(chosen), results
 
 
 def heldout_examples(data_dir: Path = DATA_DIR, config_path: Path = CONFIG_PATH) -> tuple[Example, ...]:
