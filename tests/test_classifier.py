@@ -335,14 +335,15 @@ def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
     from spacy.tokens import Doc
 
     from mailbot.classifier import corpus, training
-    from mailbot.classifier.normalisation import features
+    from mailbot.classifier.normalisation import features_by_sentence, model_words
 
     model = load_model()
     assert model.bow is not None, "the shipped model is a unigram bag of words: the fast path must apply"
     for e in corpus.read_examples(training.DATA_DIR)[::7]:
-        _, feats = features(normalise(e.subject, e.text))
-        fast = model.bow.scores(feats)
-        doc = model.textcat(Doc(model.nlp.vocab, words=feats))
+        _, feats, sentences = features_by_sentence(normalise(e.subject, e.text))
+        sentences = sentences if model.reads_sentences else []
+        fast = model.bow.scores(feats, sentences)
+        doc = model.textcat(Doc(model.nlp.vocab, words=model_words(feats, sentences)))
         for label, score in doc.cats.items():
             assert fast[label] == pytest.approx(score, abs=1e-5), (e.id, label)
     assert set(model.bow.scores([]).values()) == {0.0}  # spaCy scores an empty doc 0
@@ -351,17 +352,17 @@ def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
 def test_fast_path_scores_the_same_once_its_cache_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
     """A full cache of weight rows stops growing, and words it lacks are hashed each time, not misread."""
     from mailbot.classifier import bow
-    from mailbot.classifier.normalisation import features
+    from mailbot.classifier.normalisation import features_by_sentence
 
     model = load_model()
     assert model.bow is not None
-    _, first = features(normalise("Delete my account", "Please delete my account and my order history."))
-    _, second = features(normalise("Auskunft", "Bitte schicken Sie mir eine Kopie meiner Daten."))
-    expected = model.bow.scores(second)
+    _, first, first_sentences = features_by_sentence(normalise("Delete my account", "Please delete my account."))
+    _, second, sentences = features_by_sentence(normalise("Auskunft", "Bitte schicken Sie mir eine Kopie. Danke!"))
+    expected = model.bow.scores(second, sentences)
     small = model.bow.fresh()
     monkeypatch.setattr(bow, "CACHE_WORDS", 5)
-    small.scores(first)
-    assert small.scores(second) == pytest.approx(expected, abs=1e-6)
+    small.scores(first, first_sentences)
+    assert small.scores(second, sentences) == pytest.approx(expected, abs=1e-6)
     assert len(small._slots) == 5
 
 
@@ -380,32 +381,38 @@ def test_forgetting_the_cached_words_changes_no_score() -> None:
     assert scorer.scores(feats) == pytest.approx(warm, abs=1e-6)
 
 
-@pytest.mark.parametrize(("wide", "hidden_length"), [(True, None), (False, None), (True, 1024)])
-def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(wide: bool, hidden_length: int | None) -> None:
-    """mailbot.HiddenBOW.v1, with and without its linear part, and with fewer hashed rows for
-    its hidden layer, scores the same through BowScorer and spaCy."""
+@pytest.mark.parametrize(
+    ("wide", "hidden_length", "sentences"),
+    [(True, None, False), (False, None, False), (True, 1024, False), (True, None, True), (False, 1024, True)],
+)
+def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(
+    wide: bool, hidden_length: int | None, sentences: bool
+) -> None:
+    """mailbot.HiddenBOW.v1, with and without its linear part, with fewer hashed rows for its
+    hidden layer, and with the best sentence's score, scores the same through BowScorer and spaCy."""
     import dataclasses
 
     from spacy.tokens import Doc
 
     from mailbot.classifier import corpus, training
     from mailbot.classifier.model import Decision, Model
-    from mailbot.classifier.normalisation import features
+    from mailbot.classifier.normalisation import features_by_sentence, model_words
 
     cfg, settings, _ = training.read_config()
     cfg["components"]["textcat_multilabel"]["model"] = {
         "@architectures": "mailbot.HiddenBOW.v1", "hidden_width": 8, "length": 4096, "wide": wide,
-        "hidden_length": hidden_length,
+        "hidden_length": hidden_length, "sentences": sentences,
     }
     examples = corpus.read_examples(training.DATA_DIR)
     settings = dataclasses.replace(settings, epochs=2)
     nlp, _ = training.fit(examples[:200], cfg, settings, log=lambda *_: None)
     model = Model(nlp, Decision(), {})
-    assert model.bow is not None and (model.bow.direct > 0) == wide
+    assert model.bow is not None and (model.bow.direct > 0) == wide and model.reads_sentences == sentences
     for e in examples[200:400]:
-        _, feats = features(normalise(e.subject, e.text))
-        fast = model.bow.scores(feats)
-        doc = model.textcat(Doc(model.nlp.vocab, words=feats))
+        _, feats, by_sentence = features_by_sentence(normalise(e.subject, e.text))
+        by_sentence = by_sentence if sentences else []
+        fast = model.bow.scores(feats, by_sentence)
+        doc = model.textcat(Doc(model.nlp.vocab, words=model_words(feats, by_sentence)))
         assert doc.cats == pytest.approx({label: fast[label] for label in doc.cats}, abs=1e-5), e.id
 
 
@@ -490,6 +497,45 @@ def test_features_pair_the_stems_of_neighbouring_words() -> None:
     assert "delet|my" not in order and "delet|the" in order and "my|accou" in order
     _, feats = features("Thanks. Delete it")
     assert "thank|delet" not in feats and "delet|it" in feats
+
+
+def test_features_come_by_sentence_too() -> None:
+    """Each sentence of the opening brings its own features; the mail's are all of them, once."""
+    from mailbot.classifier.normalisation import SENTENCE_MARK, features, features_by_sentence, model_words
+
+    text = "Thanks for the print\nPlease delete my account. Is that ok?"
+    words, feats, positions = features_by_sentence(text)
+    assert (words, feats) == features(text)
+    sentences = [[feats[i] for i in sentence] for sentence in positions]
+    assert [s[:3] for s in sentences] == [["thanks", "for", "the"], ["please", "delete", "my"], ["is", "that", "ok"]]
+    assert "delet|my" in sentences[1] and "print|pleas" not in feats  # a pair stays within its sentence
+    assert set(feats) == {f for s in sentences for f in s} and len(feats) == len(set(feats))
+    joined = model_words(feats, positions)
+    assert joined[:len(feats)] == feats and joined.count(SENTENCE_MARK) == 3
+    assert SENTENCE_MARK not in feats
+
+
+def test_best_sentence_layer_takes_each_labels_highest_sentence_and_learns_only_from_it() -> None:
+    """sentence_max: per Doc and label the highest sentence score (0 for a Doc without sentences);
+    the gradient goes to that sentence alone."""
+    import numpy as np
+
+    from mailbot.classifier.architecture import sentence_max
+
+    scores = np.array([[1.0, -2.0], [3.0, -5.0], [0.5, 4.0]], dtype="f")  # 3 sentences, 2 labels
+    seen: list[np.ndarray] = []
+
+    def fixed(model, X, is_train):  # type: ignore[no-untyped-def]
+        return scores, lambda dS: seen.append(dS)
+
+    from thinc.api import Model as ThincModel
+
+    layer = sentence_max(ThincModel("fixed", fixed, dims={"nO": 2}))
+    per_doc = np.array([2, 0, 1])  # doc 0: sentences 0 and 1; doc 1: none; doc 2: sentence 2
+    Y, backprop = layer((("keys", "vals", np.array([1, 1, 1])), per_doc), is_train=True)
+    assert Y.tolist() == [[3.0, -2.0], [0.0, 0.0], [0.5, 4.0]]
+    backprop(np.array([[10, 20], [30, 40], [50, 60]], dtype="f"))
+    assert seen[0].tolist() == [[0, 20], [10, 0], [50, 60]]
 
 
 @pytest.fixture

@@ -306,8 +306,9 @@ class _FixedScores:
         self.scores = scores
         self.decision = training.Decision()
 
-    def model_scores(self, words: list[str], feats: list[str]) -> dict[str, float]:
-        return self.scores[words[-1]]
+    def read(self, joined: str) -> tuple[list[str], dict[str, float]]:
+        words = joined.split()
+        return words, self.scores[words[-1]]
 
     def rule_hits(self, words: list[str], joined: str) -> tuple[()]:
         return ()

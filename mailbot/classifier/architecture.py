@@ -7,7 +7,10 @@ features summed into a small hidden layer with a rectifier let words act togethe
 beside "order" is not "delete" beside "account"), at about the cost of the linear sum.
 
 ``mailbot.HiddenBOW.v1``: features (the token hashes, as in ``TextCatBOW``) >> sparse linear
-to ``hidden_width`` units >> rectifier >> dropout >> dense to the labels >> logistic.
+to ``hidden_width`` units >> rectifier >> dropout >> dense to the labels >> logistic. With
+``sentences = true`` each sentence is scored by a linear bag of words of its own as well, and
+each label's best sentence score is added before the logistic: a request or a complaint in one
+side sentence of a long mail then counts as much as in a mail of one sentence.
 :class:`mailbot.classifier.bow.BowScorer` computes the same forward pass with numpy.
 
 ``mailbot classifier train`` must rebuild the committed model byte for byte on any machine, so
@@ -29,10 +32,14 @@ from typing import Any, cast
 import numpy as np
 from spacy.attrs import ORTH
 from spacy.ml.extract_ngrams import extract_ngrams
+from spacy.strings import get_string_id
+from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Dropout, Model, Optimizer, SparseLinear_v2, add, chain
 from thinc.initializers import glorot_uniform_init, zero_init
 from thinc.types import Floats1d, Floats2d
+
+from mailbot.classifier.normalisation import SENTENCE_MARK
 
 ARCHITECTURE = "mailbot.HiddenBOW.v1"
 # Spread of the first layer's starting weights: small, so the first updates, not the draw,
@@ -43,13 +50,16 @@ INIT_SCALE = 0.01
 @registry.architectures(ARCHITECTURE)
 def build_hidden_bow(
     hidden_width: int, length: int = 65536, wide: bool = True, nO: int | None = None,
-    hidden_length: int | None = None,
+    hidden_length: int | None = None, sentences: bool = False,
 ) -> Model[Any, Floats2d]:
     """A multi-label text categoriser: hashed words -> hidden_width rectified units -> labels.
 
     wide: also add spaCy's linear bag of words to the labels' sums (the hidden layer learns
     what the words do together, the linear part what each does alone). hidden_length: the
     hidden layer's hashed rows, if not length (fewer rows keep a wider layer small).
+    sentences: also score each sentence with a linear bag of words of its own and add, per
+    label, the best sentence's score (the Doc holds the mail's features, then each sentence's
+    after a SENTENCE_MARK; see :func:`mailbot.classifier.normalisation.model_words`).
     """
     length = 2 ** (length - 1).bit_length()  # a power of two, as TextCatBOW rounds it
     rows = length if hidden_length is None else 2 ** (hidden_length - 1).bit_length()
@@ -70,11 +80,14 @@ def build_hidden_bow(
     # No with_cpu around the layers as TextCatBOW has: it runs what it wraps in training mode,
     # so the dropout inside would drop units when classifying too. mailbot runs on the CPU.
     model: Model[Any, Floats2d]
-    if wide:
-        linear = SparseLinear_v2(nO=nO, length=length)
-        model = chain(extract_ngrams(1, attr=ORTH), add(linear, deep), exact_logistic())
+    linear = SparseLinear_v2(nO=nO, length=length)
+    mail = add(linear, deep) if wide else deep
+    if sentences:
+        best = SparseLinear_v2(nO=nO, length=length)
+        model = chain(extract_blocks(), mail_and_sentences(mail, sentence_max(best)), exact_logistic())
+        model.set_ref("sentence_layer", best)
     else:
-        model = chain(extract_ngrams(1, attr=ORTH), deep, exact_logistic())
+        model = chain(extract_ngrams(1, attr=ORTH), mail, exact_logistic())
     model.set_ref("output_layer", output)
     model.set_ref("hidden_layer", sparse)
     if wide:
@@ -83,6 +96,119 @@ def build_hidden_bow(
     if nO is not None:
         model.set_dim("nO", nO)
     return model
+
+
+SENTENCE_MARK_ID = get_string_id(SENTENCE_MARK)
+
+
+def extract_blocks() -> Model[list[Doc], Any]:
+    """Docs -> (the mail's features as ``extract_ngrams(1, ORTH)`` gives them, its sentences').
+
+    The sentences come as one (keys, counts, lengths) triple with a row per sentence, and the
+    number of sentences of each Doc.
+    """
+    return Model("extract_blocks", _extract_blocks_forward)
+
+
+def _unique_counts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ids, sorted, and how often each comes (what ``extract_ngrams`` makes of a Doc)."""
+    keys, counts = np.unique(ids, return_counts=True)
+    return keys.astype(np.uint64), counts.astype(np.float32)
+
+
+def _extract_blocks_forward(model: Model[list[Doc], Any], docs: list[Doc], is_train: bool) -> tuple[Any, Any]:
+    """Split each Doc at its sentence marks; the part before the first mark is the mail's bag."""
+    mail_keys, mail_vals, mail_lengths = [], [], []
+    sent_keys, sent_vals, sent_lengths, per_doc = [], [], [], []
+    for doc in docs:
+        ids = doc.to_array(ORTH).astype(np.uint64)
+        marks = np.flatnonzero(ids == SENTENCE_MARK_ID)
+        blocks = np.split(ids, marks)
+        keys, vals = _unique_counts(blocks[0])
+        mail_keys.append(keys)
+        mail_vals.append(vals)
+        mail_lengths.append(len(keys))
+        n = 0
+        for block in blocks[1:]:
+            if len(block) > 1:  # the mark, then the sentence's features
+                keys, vals = _unique_counts(block[1:])
+                sent_keys.append(keys)
+                sent_vals.append(vals)
+                sent_lengths.append(len(keys))
+                n += 1
+        per_doc.append(n)
+
+    def join(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+    mail = (join(mail_keys, np.uint64), join(mail_vals, np.float32), np.asarray(mail_lengths, dtype=np.int32))
+    sents = (join(sent_keys, np.uint64), join(sent_vals, np.float32), np.asarray(sent_lengths, dtype=np.int32))
+    return (mail, sents, np.asarray(per_doc, dtype=np.intp)), lambda _: []
+
+
+def mail_and_sentences(mail: Model[Any, Floats2d], sentences: Model[Any, Floats2d]) -> Model[Any, Floats2d]:
+    """The sum of mail (on the mail's bag) and sentences (on the sentences and their counts per Doc)."""
+    return Model("mail_and_sentences", _mail_and_sentences_forward, init=_mail_and_sentences_init,
+                 layers=[mail, sentences], dims={"nO": None})
+
+
+def _mail_and_sentences_init(model: Model[Any, Floats2d], X: Any = None, Y: Any = None) -> None:
+    """Initialise both parts on their own share of sample input; the labels' width from Y."""
+    mail, sentences = model.layers
+    mail.initialize(X=None if X is None else X[0], Y=Y)
+    sentences.initialize(X=None if X is None else (X[1], X[2]), Y=Y)
+    model.set_dim("nO", mail.get_dim("nO"))
+
+
+def _mail_and_sentences_forward(model: Model[Any, Floats2d], X: Any, is_train: bool) -> tuple[Any, Any]:
+    """Y = mail(X[0]) + sentences((X[1], X[2])); the gradient goes to both."""
+    mail, sentences = model.layers
+    Y, mail_back = mail(X[0], is_train)
+    Z, sent_back = sentences((X[1], X[2]), is_train)
+
+    def backprop(dY: Any) -> Any:
+        mail_back(dY)
+        sent_back(dY)
+        return []
+
+    return Y + Z, backprop
+
+
+def sentence_max(linear: Model[Any, Floats2d]) -> Model[Any, Floats2d]:
+    """Per Doc and label, the highest score linear gives any of the Doc's sentences (0 without any)."""
+    return Model("sentence_max", _sentence_max_forward, init=_sentence_max_init, layers=[linear], dims={"nO": None})
+
+
+def _sentence_max_init(model: Model[Any, Floats2d], X: Any = None, Y: Any = None) -> None:
+    """Initialise the sentences' linear layer on sample sentences; the labels' width from Y."""
+    linear = model.layers[0]
+    linear.initialize(X=None if X is None or not len(X[0][2]) else X[0], Y=Y)
+    model.set_dim("nO", linear.get_dim("nO"))
+
+
+def _sentence_max_forward(model: Model[Any, Floats2d], X: Any, is_train: bool) -> tuple[Any, Any]:
+    """The best sentence per label; the gradient flows to that sentence alone (the first on a tie)."""
+    (keys, vals, lengths), per_doc = X
+    linear = model.layers[0]
+    n_out = linear.get_dim("nO")
+    Y = np.zeros((len(per_doc), n_out), dtype=np.float32)
+    if not len(lengths):
+        return Y, lambda dY: []
+    S, linear_back = linear((keys, vals, lengths), is_train)
+    has = np.flatnonzero(per_doc)
+    starts = np.concatenate([[0], np.cumsum(per_doc)[:-1]])[has]
+    Y[has] = np.maximum.reduceat(S, starts, axis=0)
+    best = np.empty((len(has), n_out), dtype=np.intp)
+    for row, (start, n) in enumerate(zip(starts, per_doc[has])):
+        best[row] = start + S[start:start + n].argmax(axis=0)
+
+    def backprop(dY: Any) -> Any:
+        dS = np.zeros_like(S)
+        dS[best, np.arange(n_out)] = dY[has]
+        linear_back(dS)
+        return []
+
+    return Y, backprop
 
 
 def relu_activation() -> Model[Floats2d, Floats2d]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +22,13 @@ from mailbot.classifier import details as details_mod
 from mailbot.classifier import language
 from mailbot.classifier.bow import BowScorer
 from mailbot.classifier.details import Details
-from mailbot.classifier.normalisation import features, is_data_thread_reply, normalise, tokens
+from mailbot.classifier.normalisation import (
+    features_by_sentence,
+    is_data_thread_reply,
+    model_words,
+    normalise,
+    tokens,
+)
 from mailbot.classifier.rules import RuleHit, RuleSet
 from mailbot.errors import MailbotError
 from spacy.tokens import Doc
@@ -124,6 +131,8 @@ class Model:
         self.rules = RuleSet(nlp.vocab, self.make_doc)
         self.textcat = nlp.get_pipe("textcat_multilabel")
         self.bow = BowScorer.of(self.textcat)
+        # mailbot.HiddenBOW.v1 with sentences = true also scores each sentence on its own.
+        self.reads_sentences = self.textcat.model.has_ref("sentence_layer")
         missing = set(MODEL_LABELS) - set(self.textcat.labels)
         if missing:
             raise ClassifierError(
@@ -135,8 +144,13 @@ class Model:
         """A spaCy Doc of text split by :func:`tokens` (what training uses)."""
         return Doc(self.nlp.vocab, words=tokens(text))
 
-    def model_scores(self, words: list[str], feats: list[str]) -> dict[str, float]:
-        """The text categoriser's score of each label for a mail's words and features.
+    def read(self, joined: str) -> tuple[list[str], dict[str, float]]:
+        """(words, the text categoriser's scores) of a normalised mail; the rules match the words."""
+        words, feats, sentences = features_by_sentence(joined)
+        return words, self.model_scores(feats, sentences if self.reads_sentences else ())
+
+    def model_scores(self, feats: list[str], sentences: Sequence[list[int]] = ()) -> dict[str, float]:
+        """The text categoriser's score of each label for a mail's features (and its sentences').
 
         For the bag-of-words networks (spaCy's linear one and ``mailbot.HiddenBOW.v1``)
         :class:`BowScorer` computes what spaCy's ``textcat_multilabel`` computes (a test checks
@@ -144,8 +158,8 @@ class Model:
         sums themselves. Other architectures go through spaCy.
         """
         if self.bow is not None:
-            return self.bow.scores(feats)
-        doc = self.textcat(Doc(self.nlp.vocab, words=feats))
+            return self.bow.scores(feats, sentences)
+        doc = self.textcat(Doc(self.nlp.vocab, words=model_words(feats, sentences)))
         return {label: float(score) for label, score in doc.cats.items()}
 
     def forget_words(self) -> None:
@@ -156,8 +170,8 @@ class Model:
     def classify(self, subject: str, text: str) -> Classification:
         """Classify one mail from its subject and the newest text its sender wrote."""
         joined = normalise(subject, text)
-        words, feats = features(joined)
-        return self._decide(self.model_scores(words, feats), words, joined, is_data_thread_reply(subject))
+        words, scores = self.read(joined)
+        return self._decide(scores, words, joined, is_data_thread_reply(subject))
 
     def classify_many(self, mails: list[tuple[str, str]], batch_size: int = 64) -> list[Classification]:
         """Classify many (subject, text) pairs (the same as one by one; kept for callers)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 
 MAX_CHARS = 4000  # longer mails say what they want near the top; the rest only costs time
 # Characters of a mail the text categoriser reads (the rules read MAX_CHARS): the opening of a
@@ -188,15 +189,46 @@ def features(normalised: str) -> tuple[list[str], list[str]]:
 
     The features are the tokens of the first MODEL_CHARS characters, the stems of their long
     words (see :func:`model_text`), the words in the scope of a negator (:func:`negated`) and
-    the stem pairs of neighbouring words (:func:`pairs`).
-    The rules match the words.
+    the stem pairs of neighbouring words (:func:`pairs`), each sentence's in turn (a scope or a
+    pair ends with its sentence). The rules match the words.
+    """
+    words, feats, _ = features_by_sentence(normalised)
+    return words, feats
+
+
+# What marks off the mail's features from each sentence's, in the words the text categoriser
+# reads (see :func:`model_words`): a token the tokeniser never makes.
+SENTENCE_MARK = "\n"
+MAX_SENTENCES = 40  # a long letter's later sentences are its boilerplate
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def features_by_sentence(normalised: str) -> tuple[list[str], list[str], list[list[int]]]:
+    """(words, features, each sentence's features as positions in features) of a normalised mail.
+
+    The features are those of :func:`features`; the sentences are those of the first
+    MODEL_CHARS characters (at most MAX_SENTENCES), each with its own distinct features. Positions
+    rather than the features again, so that a scorer looks each feature's weights up once.
     """
     lower = normalised.lower()
     words = _TOKEN.findall(lower)
-    head = lower[:MODEL_CHARS]
-    head_tokens = words if len(head) == len(lower) else _TOKEN.findall(head)
-    feats = head_tokens + [w[:STEM] for w in _LONG_WORD.findall(head)] + negated(head_tokens) + pairs(head_tokens)
-    return words, list(dict.fromkeys(feats)) if DISTINCT_FEATURES else feats
+    position: dict[str, int] = {}
+    sentences: list[list[int]] = []
+    for sentence in _SENTENCE_BREAK.split(lower[:MODEL_CHARS]):
+        toks = _TOKEN.findall(sentence)
+        if toks:
+            found = toks + [w[:STEM] for w in _LONG_WORD.findall(sentence)] + negated(toks) + pairs(toks)
+            sentences.append([position.setdefault(feature, len(position)) for feature in dict.fromkeys(found)])
+    return words, list(position), sentences[:MAX_SENTENCES]
+
+
+def model_words(feats: list[str], sentences: Sequence[list[int]] = ()) -> list[str]:
+    """The words of the Doc the text categoriser reads: the mail's features, then each sentence's after a mark."""
+    out = list(feats)
+    for sentence in sentences:
+        out.append(SENTENCE_MARK)
+        out += [feats[i] for i in sentence]
+    return out
 
 
 def tokens(text: str) -> list[str]:

@@ -45,8 +45,9 @@ from mailbot.classifier.model import (
     Model,
 )
 from mailbot.classifier.normalisation import (
-    features,
+    features_by_sentence,
     is_data_thread_reply,
+    model_words,
     newest_text,
     normalise,
 )
@@ -185,8 +186,10 @@ def fit(examples: Sequence[Example], cfg: Any, settings: TrainingSettings, *, lo
     # the cats of the other, and from_dict's copy of every Doc cost a third of building them.
     scratch = Vocab()
     gold = []
+    by_sentence = textcat.model.has_ref("sentence_layer")
     for e in examples:
-        doc = Doc(scratch, words=features(normalise(e.subject, e.text))[1])
+        _, feats, sentences = features_by_sentence(normalise(e.subject, e.text))
+        doc = Doc(scratch, words=model_words(feats, sentences) if by_sentence else feats)
         doc.cats = _cats(e.labels)
         gold.append(SpacyExample(doc, doc))
     # No running averages of the weights: the model keeps its last weights, so keeping
@@ -282,9 +285,8 @@ def tune_decision(model: Model, validation: Sequence[Example], base: Decision) -
     prepared = []
     for e in validation:
         joined = normalise(e.subject, e.text)
-        words, feats = features(joined)
-        prepared.append((model.model_scores(words, feats), model.rule_hits(words, joined),
-                         is_data_thread_reply(e.subject)))
+        words, scores = model.read(joined)
+        prepared.append((scores, model.rule_hits(words, joined), is_data_thread_reply(e.subject)))
 
     def measure(decision: Decision) -> Evaluation:
         model.decision = decision
