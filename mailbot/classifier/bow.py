@@ -33,11 +33,12 @@ _HIDDEN_PARTS = _BOW_PARTS | {"relu_activation", "dropout", "exact_linear", "exa
 # sentence's linear score added.
 _SENTENCE_PARTS = (_HIDDEN_PARTS - {"extract_ngrams"}) | {"extract_blocks", "mail_and_sentences", "sentence_max"}
 _LAYER_PART = re.compile(r"[\w-]+")
-# Words whose summed weight rows are remembered (2 MB for ten labels, 8 MB with the hidden
-# layer's 32 columns more). 100,000 words ran no faster in bench/bench_classifier.py (5,000
-# mails bring 109,000 distinct features, most of them once) and cost 10 MB more of peak RSS,
-# mostly the dictionary's keys.
-CACHE_WORDS = 50_000
+# Words whose summed weight rows are remembered (1.6 MB for ten labels, 8.3 MB with the hidden
+# layer's 32 columns and the sentence part's 10 more). 100,000 words ran no faster in
+# bench/bench_classifier.py (5,000 mails bring 109,000 distinct features, most of them once) and
+# cost 10 MB more of peak RSS, mostly the dictionary's keys; 40,000 ran as fast as 50,000 with the
+# sentence part and kept 5 MB of peak RSS off the 150 MB goal.
+CACHE_WORDS = 40_000
 
 
 class BowScorer:
