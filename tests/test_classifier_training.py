@@ -184,10 +184,14 @@ def test_evaluate_against_names_a_mail_that_is_not_in_the_split(tmp_path: Path, 
     assert f"{wrong}:2" in err and fitted.id in err and "not a mail of the split" in err
 
 
-def test_committed_second_reading_covers_400_held_out_mails() -> None:
-    """classifiers/second_reader.jsonl (the README's agreement figures) names held-out mails only."""
+def test_committed_second_reading_covers_400_held_out_mails(capsys: pytest.CaptureFixture[str]) -> None:
+    """classifiers/second_reader.jsonl (the README's agreement figures) names held-out mails only,
+    and `evaluate --against` without a file measures it."""
     labelled, reading = training.read_labelling(training.SECOND_READER, training.heldout_examples())
     assert len(labelled) == len({e.id for e in labelled}) == len(reading) == 400
+    assert main(["classifier", "evaluate", "--against"]) == 0
+    out = capsys.readouterr().out
+    assert f"({training.SECOND_READER}) of 400 mails of the heldout split" in out and "second reader 0." in out
 
 
 def test_validation_split_is_carved_from_training_sources_only() -> None:

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
 # The classifier (and spaCy) is imported inside the commands: other commands should not
 # pay half a second of start-up for it.
-DEFAULT_READER = Path(__file__).resolve().parents[2] / "classifiers" / "second_reader.jsonl"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,12 +47,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     help="instead of measuring the shipped model, repeat training on K folds of the training "
                          "sources and measure each fold once (about a minute per fold; the held-out split "
                          "and the shipped model are not touched): steadier figures for comparing changes")
-    ev.add_argument("--against", metavar="FILE", type=Path, nargs="?", const=DEFAULT_READER,
+    ev.add_argument("--against", metavar="FILE", type=Path, nargs="?", const=True,
                     help="measure a second person's labelling of some of the split's mails (JSON lines of "
                          "\"id\" and \"labels\") against the corpus labels, beside the model on the same mails: "
                          "how far careful readers agree sets what a model can be asked for "
-                         f"(without FILE: {DEFAULT_READER.relative_to(DEFAULT_READER.parents[1])}, "
-                         "400 held-out mails labelled blind from the labelling policy)")
+                         "(without FILE: classifiers/second_reader.jsonl, 400 held-out mails labelled blind "
+                         "from the labelling policy)")
     ev.set_defaults(func=evaluate)
     le = csub.add_parser(
         "letters", help="fill the datarequests.org templates into classifiers/data (authoring time)",
@@ -119,10 +118,11 @@ def evaluate(args: argparse.Namespace) -> int:
               "held-out split is not used\n")
     elif args.against is not None:
         split = (training.validation_examples if args.split == "validation" else training.heldout_examples)(data, config)
-        labelled, reading = training.read_labelling(args.against, split)
+        against = training.SECOND_READER if args.against is True else args.against
+        labelled, reading = training.read_labelling(against, split)
         ev = training.score(labelled, reading)
         model_ev = training.evaluate(load_model(args.model), labelled)
-        print(f"a second labelling ({args.against}) of {ev.n} mails of the {args.split} split "
+        print(f"a second labelling ({against}) of {ev.n} mails of the {args.split} split "
               f"({ev.requests} requests, {ev.ordinary} ordinary by the corpus labels), measured against "
               "the corpus labels as the model is; the model's figures on the same mails follow it\n")
         _print_figures(ev, args.errors)
