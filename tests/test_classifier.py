@@ -349,38 +349,6 @@ def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
     assert set(model.bow.scores([]).values()) == {0.0}  # spaCy scores an empty doc 0
 
 
-def test_fast_path_scores_the_same_once_its_cache_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A full cache of weight rows stops growing, and words it lacks are hashed each time, not misread."""
-    from mailbot.classifier import bow
-    from mailbot.classifier.normalisation import features_by_sentence
-
-    model = load_model()
-    assert model.bow is not None
-    _, first, first_sentences = features_by_sentence(normalise("Delete my account", "Please delete my account."))
-    _, second, sentences = features_by_sentence(normalise("Auskunft", "Bitte schicken Sie mir eine Kopie. Danke!"))
-    expected = model.bow.scores(second, sentences)
-    small = model.bow.fresh()
-    monkeypatch.setattr(bow, "CACHE_WORDS", 5)
-    small.scores(first, first_sentences)
-    assert small.scores(second, sentences) == pytest.approx(expected, abs=1e-6)
-    assert len(small._slots) == 5
-
-
-def test_forgetting_the_cached_words_changes_no_score() -> None:
-    """forget_words empties the cache (benchmarks time cold passes); the next mail scores the same."""
-    from mailbot.classifier.normalisation import features
-
-    model = load_model()
-    assert model.bow is not None
-    _, feats = features(normalise("Delete my account", "Please delete my account and my order history."))
-    scorer = model.bow.fresh()
-    warm = scorer.scores(feats)
-    assert scorer._slots
-    scorer.forget()
-    assert not scorer._slots
-    assert scorer.scores(feats) == pytest.approx(warm, abs=1e-6)
-
-
 @pytest.mark.parametrize(
     ("wide", "hidden_length", "sentences"),
     [(True, None, False), (False, None, False), (True, 1024, False), (True, None, True), (False, 1024, True)],

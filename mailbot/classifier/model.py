@@ -162,11 +162,6 @@ class Model:
         doc = self.textcat(Doc(self.nlp.vocab, words=model_words(feats, sentences)))
         return {label: float(score) for label, score in doc.cats.items()}
 
-    def forget_words(self) -> None:
-        """Empty the bag-of-words cache, as in a fresh process (benchmarks time cold passes)."""
-        if self.bow is not None:
-            self.bow.forget()
-
     def classify(self, subject: str, text: str) -> Classification:
         """Classify one mail from its subject and the newest text its sender wrote."""
         joined = normalise(subject, text)

@@ -46,7 +46,8 @@ LAW_WORDS = frozenset(
     "datenschutzgrundverordnung".split()
 )
 
-_LAW_HINT = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(LAW_WORDS)) + r")(?!\w)", re.I)
+# Searched in the lower-cased text without re.I: twice as fast, and the words are lower-case.
+_LAW_HINT = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in sorted(LAW_WORDS)) + r")(?!\w)")
 
 # Phrases that name a right outright, by label. Matched on lower-cased tokens.
 PHRASES: dict[str, tuple[str, ...]] = {
@@ -333,8 +334,9 @@ class RuleSet:
         else:
             words = doc
             text = " ".join(words) if text is None else text
+        lower = text.lower()
         # Cheap string check first: most mail cites no law at all.
-        if _LAW_HINT.search(text):
+        if _LAW_HINT.search(lower):
             for m in _ARTICLE.finditer(text):
                 label = ARTICLE_RIGHTS.get(int(m.group("number")))
                 if label:
@@ -354,7 +356,6 @@ class RuleSet:
                 if label == "erasure" and _negated(words, start):
                     continue  # "please don't delete my data" asks for the opposite
                 hits.append(RuleHit(label, "phrase", phrase))
-        lower = text.lower()
         for label, triggers, pattern in _PATTERNS:
             for trigger in triggers:  # a plain loop: cheaper than any() over a generator
                 if trigger in lower:
