@@ -245,6 +245,23 @@ def test_article_number_without_data_protection_law_is_ignored() -> None:
     assert not model.rules.apply(doc)
 
 
+def test_ico_subject_access_template_is_access_not_a_complaint() -> None:
+    """The ICO's own request template names the Information Commissioner's Office as help for the business."""
+    text = (
+        "Dear Sir or Madam,\n\nPlease supply the personal data about me that I am entitled to receive under data "
+        "protection law, held in: my customer account.\n\nIf you need any more information, please let me know as "
+        "soon as possible.\n\nIt may be helpful for you to know that data protection law requires you to respond "
+        "to a request for personal data within one calendar month.\n\nIf you need advice on dealing with this "
+        "request, the Information Commissioner's Office can assist you. Its website is ico.org.uk, or it can be "
+        "contacted on 0303 123 1113.\n\nYours faithfully\nJane Doe"
+    )
+    result = classify("Subject access request", text)
+    assert result.labels == ("access",)
+    assert "complaint" not in {hit.label for hit in result.rule_hits}
+    threat = classify("Data breach", "You leaked my address. I will complain to the Information Commissioner's Office.")
+    assert "complaint" in {hit.label for hit in threat.rule_hits}
+
+
 SAMPLES = Path(__file__).resolve().parents[1] / "mailbot" / "samples" / "maildir" / "new"
 
 

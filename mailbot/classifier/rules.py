@@ -119,7 +119,11 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "complaint to the ico", "complain to the ico", "report you to the ico", "reported you to the ico",
         "reporting you to the ico", "report this to the ico", "reporting this to the ico", "complaint with the ico",
         "complain to the information commissioner",
-        "information commissioner's office", "complaint to the supervisory authority",
+        # Not the office's bare name: the ICO's own subject access request template tells the
+        # business that "the Information Commissioner's Office can assist you".
+        "complain to the information commissioner's office", "complaint to the information commissioner's office",
+        "report you to the information commissioner's office", "complaint with the information commissioner's office",
+        "complaint to the supervisory authority",
         "beschwerde bei der aufsichtsbehörde", "plainte auprès de la cnil", "reclamación ante la aepd",
         "reclamo al garante", "klacht bij de autoriteit persoonsgegevens",
     ),
