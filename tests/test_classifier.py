@@ -191,6 +191,18 @@ def test_details_numbers_categories_and_name() -> None:
     assert found.stated_name == "Jane Doe"
 
 
+def test_details_read_central_european_and_turkish_names_and_numbers() -> None:
+    """Names in Latin Extended-A letters come whole; numbers are found where lower-casing changes the length."""
+    signed = extract("Please delete my data.\nKind regards,\nŁukasz Wiśniewski")
+    assert signed.stated_name == "Łukasz Wiśniewski"
+    # "İ" lower-cases to two characters: the keyword search on the lower-cased text cannot be
+    # used, and the full expressions run on the text instead.
+    found = extract("İstanbul office. Order no. 12345, customer number AB-9981. My name is Ayşe Yılmaz.")
+    assert found.order_numbers == ("12345",)
+    assert found.account_numbers == ("AB-9981",)
+    assert found.stated_name == "Ayşe Yılmaz"
+
+
 @pytest.mark.parametrize(
     ("text", "wrong", "right"),
     [

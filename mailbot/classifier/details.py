@@ -110,7 +110,13 @@ _CATEGORY_WORDS = tuple(
     (word, name, re.compile(r"\b" + re.escape(word) + r"\b")) for name, words in CATEGORIES.items() for word in words
 )
 
-_NAME_WORDS = r"(?-i:[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'’-]+(?:\s+(?:van|von|de|der|den|da|di|del|la|le)?\s*[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿ'’-]+){0,3})"
+# Latin-1 and Latin Extended-A letters, so that "Łukasz Wiśniewski" or "Ayşe" is read whole
+# (Extended-A mixes the cases, so its capitals and small letters are picked out one by one).
+_EXTENDED = [chr(c) for c in range(0x100, 0x180)]
+_UPPER = "A-ZÀ-ÖØ-Þ" + "".join(c for c in _EXTENDED if c.isupper())
+_LOWER = "a-zà-öø-ÿ" + "".join(c for c in _EXTENDED if c.islower())
+_NAME_WORD = f"[{_UPPER}][{_LOWER}'’-]+"
+_NAME_WORDS = rf"(?-i:{_NAME_WORD}(?:\s+(?:van|von|de|der|den|da|di|del|la|le)?\s*{_NAME_WORD}){{0,3}})"
 # The word boundary and the line start stand once before their alternatives, not in each: the
 # same matches, five times faster (re tried every alternative's anchor at every position).
 _STATED_NAME = re.compile(

@@ -120,19 +120,10 @@ def normalise(subject: str, text: str) -> str:
 
 
 _LONG_WORD = re.compile(r"[^\W\d_]{6,}")
+# The first STEM letters of each long word come as a feature of their own: a bag of words sees
+# each inflected form as a new word, and with a few hundred examples per language it would never
+# learn "löscht" from "löschen"; the shared stem is a cheap stand-in for a stemmer in six languages.
 STEM = 5  # characters kept of a long word: "löschen"/"löscht", "delete"/"deleting" share one
-
-
-def model_text(normalised: str) -> str:
-    """What the text categoriser reads: lower-cased, plus the first letters of each long word.
-
-    The bag-of-words model sees each inflected form as a new word; with a few hundred examples
-    per language it would never learn "löscht" from "löschen". The truncated forms give it the
-    shared stem as an extra feature, a cheap stand-in for a stemmer in six languages.
-    """
-    lower = normalised.lower()
-    stems = " ".join(word[:STEM] for word in _LONG_WORD.findall(lower))
-    return f"{lower}\n{stems}" if stems else lower
 
 
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
@@ -188,7 +179,7 @@ def features(normalised: str) -> tuple[list[str], list[str]]:
     """(words, features) of a normalised mail: its lower-cased tokens, and what the model reads.
 
     The features are the tokens of the first MODEL_CHARS characters, the stems of their long
-    words (see :func:`model_text`), the words in the scope of a negator (:func:`negated`) and
+    words (see STEM), the words in the scope of a negator (:func:`negated`) and
     the stem pairs of neighbouring words (:func:`pairs`), each sentence's in turn (a scope or a
     pair ends with its sentence). The rules match the words.
     """
