@@ -274,6 +274,18 @@ def test_ico_subject_access_template_is_access_not_a_complaint() -> None:
     assert "complaint" in {hit.label for hit in threat.rule_hits}
 
 
+def test_ico_erasure_template_that_withdraws_consent_has_both_labels() -> None:
+    """The ICO's erasure template gives "I have withdrawn my consent" as a reason: erasure and consent taken back."""
+    text = (
+        "Dear Sir or Madam\n\nI am writing to request that you delete the following personal data you hold about "
+        "me: my order history and my delivery addresses. I am making this request under Article 17 of the UK "
+        "General Data Protection Regulation (UK GDPR). I have withdrawn my consent to your processing of this "
+        "information.\n\nYours faithfully\nAnna Clarke"
+    )
+    result = classify("Request to delete personal data", text)
+    assert set(result.labels) == {"erasure", "withdraw_consent"}
+
+
 SAMPLES = Path(__file__).resolve().parents[1] / "mailbot" / "samples" / "maildir" / "new"
 
 

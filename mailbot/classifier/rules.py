@@ -108,6 +108,7 @@ PHRASES: dict[str, tuple[str, ...]] = {
     ),
     "withdraw_consent": (
         "withdraw my consent", "withdrawing my consent", "revoke my consent", "i withdraw consent",
+        "withdrawn my consent", "withdrawn my permission",  # the ICO's erasure template: "I have withdrawn my consent"
         "widerrufe meine einwilligung", "widerruf meiner einwilligung", "retire mon consentement",
         "retiro mi consentimiento", "revoco il mio consenso", "trek mijn toestemming in",
         "withdrawing said consent", "withdraw said consent", "i no longer consent", "consent withdrawn",
