@@ -364,6 +364,27 @@ def test_hard_negatives(subject: str, text: str) -> None:
     assert not classify(subject, text).is_request
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "¿Qué datos necesitan de mí? ¿Fotos, medidas, planos?",
+        "Welke gegevens hebben jullie van mij nodig? Hoeveel foto's?",
+        "Quali dati vi servono da me? Solo nome e email?",
+    ],
+)
+def test_asking_what_data_we_need_fires_no_access_rule(text: str) -> None:
+    """"What data do you need from me?" shares an access request's words; the access rules stand back."""
+    from mailbot.classifier.normalisation import features
+
+    def access_rules_fire(mail: str) -> bool:
+        joined = normalise("", mail)
+        return "access" in {hit.label for hit in load_model().rule_hits(features(joined)[0], joined)}
+
+    assert not access_rules_fire(text)
+    assert access_rules_fire(text.split("?")[0].replace("necesitan", "tienen").replace(" nodig", "")
+                             .replace("vi servono", "avete") + "?")
+
+
 def test_confident_ordinary_mail_skips_details() -> None:
     """Details serve a case; a plainly ordinary mail carries none (and costs less)."""
     result = classify("Where is my order?", "Hi, order AK-10234 hasn't arrived yet. Can you check the tracking?")

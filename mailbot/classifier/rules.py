@@ -153,6 +153,13 @@ OTHER_RIGHT_VERBS = frozenset(
     "cancellare cancellate eliminate dimenticatemi correggere verwijderen verwijder wissen wis vergeet corrigeren".split()
 )
 _AMBIGUOUS_ACCESS = frozenset(" ".join(tokens(p)) for p in AMBIGUOUS_ACCESS)
+# "What data do you need from me?", "¿Qué datos necesitan de mí?", "welke gegevens hebben jullie
+# van ons nodig?": the words of an access request, asking what the customer must give. An access
+# hit followed by one of these in its sentence is dropped.
+NEED_STEMS = ("need", "nodig", "brauch", "benötig", "besoin", "necesit", "servono", "serve ", "bisogno",
+              "occorr")
+_NEED_AFTER = re.compile(r"[^.!?\n,;]{0,30}?(?<!\w)(?:" + "|".join(re.escape(stem) for stem in NEED_STEMS) + ")")
+_NEED_LOOKAHEAD = 4  # tokens after an access phrase searched for a word of need (a punctuation mark ends it)
 _SENTENCE_END = frozenset(".!?")
 # Stems of erase/correct/contest verbs in any inflection ("eliminaste", "löscht", "deleting").
 OTHER_RIGHT_PREFIXES = ("delet", "eras", "lösch", "supprim", "effac", "borr", "elimin", "cancell", "verwijder",
@@ -358,6 +365,8 @@ class RuleSet:
                 phrase = " ".join(seq)
                 if label == "access" and phrase in _AMBIGUOUS_ACCESS and _other_right_before(words, start):
                     continue
+                if label == "access" and _need_after(words, end):
+                    continue
                 if label == "erasure" and _negated(words, start):
                     continue  # "please don't delete my data" asks for the opposite
                 hits.append(RuleHit(label, "phrase", phrase))
@@ -365,6 +374,8 @@ class RuleSet:
             for trigger in triggers:  # a plain loop: cheaper than any() over a generator
                 if trigger in lower:
                     found = pattern.search(lower)
+                    if found and label == "access" and _NEED_AFTER.match(lower, found.end()):
+                        break
                     if found and not (label == "erasure" and _NEGATION.search(lower, max(0, found.start() - 12), found.end())):
                         hits.append(RuleHit(label, "pattern", found.group(0)))
                     break
@@ -385,6 +396,16 @@ def _other_right_before(words: Sequence[str], start: int) -> bool:
             break
         if word in WRONG_WORDS:
             return True  # "the details you hold about me are incorrect" asks for rectification
+    return False
+
+
+def _need_after(words: Sequence[str], end: int) -> bool:
+    """True if a word of need ("need", "nodig", "necesitan") follows token end before any punctuation."""
+    for word in words[end:end + _NEED_LOOKAHEAD]:
+        if not (word[0].isalnum() or word[0] == "_"):
+            break
+        if word.startswith(NEED_STEMS) or word == "serve":
+            return True
     return False
 
 
