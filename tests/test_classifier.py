@@ -412,14 +412,16 @@ def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
 
 
 @pytest.mark.parametrize(
-    ("wide", "hidden_length", "sentences"),
-    [(True, None, False), (False, None, False), (True, 1024, False), (True, None, True), (False, 1024, True)],
+    ("wide", "hidden_length", "sentences", "pool"),
+    [(True, None, False, "max"), (False, None, False, "max"), (True, 1024, False, "max"), (True, None, True, "max"),
+     (False, 1024, True, "max"), (True, None, True, "logsumexp")],
 )
 def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(
-    wide: bool, hidden_length: int | None, sentences: bool
+    wide: bool, hidden_length: int | None, sentences: bool, pool: str
 ) -> None:
     """mailbot.HiddenBOW.v1, with and without its linear part, with fewer hashed rows for its
-    hidden layer, and with the best sentence's score, scores the same through BowScorer and spaCy."""
+    hidden layer, and with the best sentence's score (max or logsumexp), scores the same through
+    BowScorer and spaCy."""
     import dataclasses
 
     from spacy.tokens import Doc
@@ -431,13 +433,14 @@ def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(
     cfg, settings, _ = training.read_config()
     cfg["components"]["textcat_multilabel"]["model"] = {
         "@architectures": "mailbot.HiddenBOW.v1", "hidden_width": 8, "length": 4096, "wide": wide,
-        "hidden_length": hidden_length, "sentences": sentences,
+        "hidden_length": hidden_length, "sentences": sentences, "sentence_pool": pool,
     }
     examples = corpus.read_examples(training.DATA_DIR)
     settings = dataclasses.replace(settings, epochs=2)
     nlp, _ = training.fit(examples[:200], cfg, settings, log=lambda *_: None)
     model = Model(nlp, Decision(), {})
     assert model.bow is not None and (model.bow.direct > 0) == wide and model.reads_sentences == sentences
+    assert model.bow.smooth == (pool == "logsumexp")
     for e in examples[200:400]:
         _, feats, by_sentence = features_by_sentence(normalise(e.subject, e.text))
         by_sentence = by_sentence if sentences else []
@@ -566,6 +569,47 @@ def test_best_sentence_layer_takes_each_labels_highest_sentence_and_learns_only_
     assert Y.tolist() == [[3.0, -2.0], [0.0, 0.0], [0.5, 4.0]]
     backprop(np.array([[10, 20], [30, 40], [50, 60]], dtype="f"))
     assert seen[0].tolist() == [[0, 20], [10, 0], [50, 60]]
+
+
+def test_smooth_best_sentence_layer_is_a_logsumexp_and_shares_its_gradient() -> None:
+    """sentence_logsumexp: per Doc and label log(sum(exp(s))) over its sentences (0 without any);
+    each sentence's gradient is its softmax share, and a lone sentence's score passes unchanged."""
+    import numpy as np
+    from thinc.api import Model as ThincModel
+
+    from mailbot.classifier.architecture import logsumexp_rows, sentence_logsumexp
+
+    scores = np.array([[1.0, -2.0], [3.0, -5.0], [0.5, 4.0]], dtype="f")
+    seen: list[np.ndarray] = []
+
+    def fixed(model, X, is_train):  # type: ignore[no-untyped-def]
+        return scores, lambda dS: seen.append(dS)
+
+    layer = sentence_logsumexp(ThincModel("fixed", fixed, dims={"nO": 2}))
+    Y, backprop = layer((("keys", "vals", np.array([1, 1, 1])), np.array([2, 0, 1])), is_train=True)
+    expected = np.log(np.exp(scores[:2]).sum(axis=0))
+    assert np.allclose(Y[0], expected, atol=1e-6) and Y[1].tolist() == [0.0, 0.0] and np.allclose(Y[2], scores[2])
+    assert np.allclose(logsumexp_rows(scores[:2]), Y[0])
+    backprop(np.ones((3, 2), dtype="f"))
+    share = np.exp(scores[:2]) / np.exp(scores[:2]).sum(axis=0)
+    assert np.allclose(seen[0][:2], share, atol=1e-6) and np.allclose(seen[0][2], [1.0, 1.0])
+
+
+def test_unknown_sentence_pool_is_refused_naming_the_file_and_the_choices(tmp_path: Path) -> None:
+    """A misspelt sentence_pool in the training config stops `train` with the file and the choices."""
+    from mailbot.classifier import training
+    from mailbot.classifier.model import ClassifierError
+
+    config = tmp_path / "config.cfg"
+    shipped = training.CONFIG_PATH.read_text(encoding="utf-8")
+    assert 'sentence_pool = "logsumexp"' in shipped
+    config.write_text(shipped.replace('sentence_pool = "logsumexp"', 'sentence_pool = "mean"'), encoding="utf-8")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "few.jsonl").write_text((training.DATA_DIR / "ak3d_en.jsonl").read_text(encoding="utf-8").splitlines()[0]
+                                    + "\n", encoding="utf-8")
+    with pytest.raises(ClassifierError, match=r"config\.cfg.*sentence_pool must be one of \['logsumexp', 'max'\]"):
+        training.train(data_dir=data, config_path=config, out_dir=tmp_path / "model", log=lambda *_: None)
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ beside "order" is not "delete" beside "account"), at about the cost of the linea
 ``mailbot.HiddenBOW.v1``: features (the token hashes, as in ``TextCatBOW``) >> sparse linear
 to ``hidden_width`` units >> rectifier >> dropout >> dense to the labels >> logistic. With
 ``sentences = true`` each sentence is scored by a linear bag of words of its own as well, and
-each label's best sentence score is added before the logistic: a request or a complaint in one
-side sentence of a long mail then counts as much as in a mail of one sentence.
+each label's best sentence score (``sentence_pool``: the max, or a smooth maximum) is added
+before the logistic: a request or a complaint in one side sentence of a long mail then counts as
+much as in a mail of one sentence.
 :class:`mailbot.classifier.bow.BowScorer` computes the same forward pass with numpy.
 
 ``mailbot classifier train`` must rebuild the committed model byte for byte on any machine, so
@@ -50,7 +51,7 @@ INIT_SCALE = 0.01
 @registry.architectures(ARCHITECTURE)
 def build_hidden_bow(
     hidden_width: int, length: int = 65536, wide: bool = True, nO: int | None = None,
-    hidden_length: int | None = None, sentences: bool = False,
+    hidden_length: int | None = None, sentences: bool = False, sentence_pool: str = "max",
 ) -> Model[Any, Floats2d]:
     """A multi-label text categoriser: hashed words -> hidden_width rectified units -> labels.
 
@@ -60,7 +61,12 @@ def build_hidden_bow(
     sentences: also score each sentence with a linear bag of words of its own and add, per
     label, the best sentence's score (the Doc holds the mail's features, then each sentence's
     after a SENTENCE_MARK; see :func:`mailbot.classifier.normalisation.model_words`).
+    sentence_pool: how each label's sentence scores become one, "max" (the best sentence) or
+    "logsumexp" (a smooth maximum: the best sentence, and a little for every other that scores
+    near it; while training, each sentence gets the gradient in proportion to its share).
     """
+    if sentence_pool not in SENTENCE_POOLS:
+        raise ValueError(f"sentence_pool must be one of {sorted(SENTENCE_POOLS)}, not {sentence_pool!r}")
     length = 2 ** (length - 1).bit_length()  # a power of two, as TextCatBOW rounds it
     rows = length if hidden_length is None else 2 ** (hidden_length - 1).bit_length()
     sparse = SparseLinear_v2(nO=hidden_width, length=rows)
@@ -84,7 +90,7 @@ def build_hidden_bow(
     mail = add(linear, deep) if wide else deep
     if sentences:
         best = SparseLinear_v2(nO=nO, length=length)
-        model = chain(extract_blocks(), mail_and_sentences(mail, sentence_max(best)), exact_logistic())
+        model = chain(extract_blocks(), mail_and_sentences(mail, SENTENCE_POOLS[sentence_pool](best)), exact_logistic())
         model.set_ref("sentence_layer", best)
     else:
         model = chain(extract_ngrams(1, attr=ORTH), mail, exact_logistic())
@@ -209,6 +215,51 @@ def _sentence_max_forward(model: Model[Any, Floats2d], X: Any, is_train: bool) -
         return []
 
     return Y, backprop
+
+
+def sentence_logsumexp(linear: Model[Any, Floats2d]) -> Model[Any, Floats2d]:
+    """Per Doc and label, log(sum(exp(score))) over the Doc's sentences' linear scores (0 without any)."""
+    return Model("sentence_logsumexp", _sentence_logsumexp_forward, init=_sentence_max_init, layers=[linear],
+                 dims={"nO": None})
+
+
+def _sentence_logsumexp_forward(model: Model[Any, Floats2d], X: Any, is_train: bool) -> tuple[Any, Any]:
+    """The smooth maximum per label; each sentence's gradient is its softmax share.
+
+    In float64, rounded to float32 at the end, as the logistic is: float64 ``exp`` may differ in
+    its last bit from one processor to another, and the rounding hides that.
+    """
+    (keys, vals, lengths), per_doc = X
+    linear = model.layers[0]
+    Y = np.zeros((len(per_doc), linear.get_dim("nO")), dtype=np.float32)
+    if not len(lengths):
+        return Y, lambda dY: []
+    S, linear_back = linear((keys, vals, lengths), is_train)
+    has = np.flatnonzero(per_doc)
+    starts = np.concatenate([[0], np.cumsum(per_doc)[:-1]])[has]
+    doc_of = np.repeat(np.arange(len(has)), per_doc[has])  # each sentence's row among the Docs that have any
+    scores = np.asarray(S, dtype=np.float64)
+    top = np.maximum.reduceat(scores, starts, axis=0)
+    shifted = np.exp(scores - top[doc_of])
+    total = np.add.reduceat(shifted, starts, axis=0)
+    Y[has] = (top + np.log(total)).astype(np.float32)
+    share = (shifted / total[doc_of]).astype(np.float32)
+
+    def backprop(dY: Any) -> Any:
+        linear_back(share * dY[has][doc_of])
+        return []
+
+    return Y, backprop
+
+
+def logsumexp_rows(scores: np.ndarray) -> np.ndarray:
+    """log(sum(exp(x))) down each column of scores, as :func:`sentence_logsumexp` computes it (float32)."""
+    values = np.asarray(scores, dtype=np.float64)
+    top = values.max(axis=0)
+    return (top + np.log(np.exp(values - top).sum(axis=0))).astype(np.float32)
+
+
+SENTENCE_POOLS = {"max": sentence_max, "logsumexp": sentence_logsumexp}
 
 
 def relu_activation() -> Model[Floats2d, Floats2d]:

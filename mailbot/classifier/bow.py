@@ -5,7 +5,8 @@ ORTH hash) adds its count times two hashed weight rows (``thinc`` ``SparseLinear
 bias, and a logistic turns the sums into scores. ``mailbot.HiddenBOW.v1``
 (:mod:`mailbot.classifier.architecture`) sums rows the same way into hidden units as well,
 rectifies them and adds a dense layer's output to the linear sums; with ``sentences = true`` it
-also sums each sentence's rows of a third table and adds each label's highest sentence sum.
+also sums each sentence's rows of a third table and adds each label's highest sentence sum (or
+their logsumexp, with ``sentence_pool = "logsumexp"``).
 Building a spaCy ``Doc`` and walking thinc's layers costs several times the sums themselves on
 a short mail, so :class:`BowScorer` asks the trained sparse layers for their sums alone and
 does the rest with numpy. It declines any other architecture, which then goes through spaCy;
@@ -21,6 +22,8 @@ import numpy as np
 from spacy.strings import get_string_id
 from thinc.api import Model
 
+from mailbot.classifier.architecture import logsumexp_rows
+
 # The layers of spaCy's TextCatBOW ("with_cpu(extract_ngrams>>resizable(sparse_linear))>>with_cpu(logistic)").
 _BOW_PARTS = frozenset({"with_cpu", "extract_ngrams", "resizable", "sparse_linear", "logistic"})
 # mailbot.HiddenBOW.v1: the same, then a rectifier, dropout (nothing at run time), a dense layer
@@ -28,7 +31,8 @@ _BOW_PARTS = frozenset({"with_cpu", "extract_ngrams", "resizable", "sparse_linea
 _HIDDEN_PARTS = _BOW_PARTS | {"relu_activation", "dropout", "exact_linear", "exact_logistic", "add"}
 # With the sentences option: the Doc split into the mail's bag and its sentences', and the best
 # sentence's linear score added.
-_SENTENCE_PARTS = (_HIDDEN_PARTS - {"extract_ngrams"}) | {"extract_blocks", "mail_and_sentences", "sentence_max"}
+_SENTENCE_PARTS = (_HIDDEN_PARTS - {"extract_ngrams"}) | {"extract_blocks", "mail_and_sentences", "sentence_max",
+                                                           "sentence_logsumexp"}
 _LAYER_PART = re.compile(r"[\w-]+")
 
 
@@ -37,7 +41,7 @@ class BowScorer:
 
     def __init__(
         self, labels: Sequence[str], layers: Sequence[Model], output: tuple[np.ndarray, np.ndarray] | None = None,
-        direct: int = 0, sentence: Model | None = None,
+        direct: int = 0, sentence: Model | None = None, smooth: bool = False,
     ) -> None:
         """layers: the thinc ``SparseLinear.v2`` layers whose sums over the mail's features come side by side.
 
@@ -46,13 +50,14 @@ class BowScorer:
         the labels' own sums (the wide part; 0 without one). None for spaCy's bag of words,
         whose sums are all the labels' own. sentence: the linear layer that scores each
         sentence, whose best score per label is added (the network's ``sentences`` option);
-        None without one.
+        None without one. smooth: the best is a logsumexp over the sentences, not their max.
         """
         self.labels = tuple(labels)
         self.layers = tuple(layers)
         self.output = output
         self.direct = direct
         self.sentence = sentence
+        self.smooth = smooth
 
     @classmethod
     def of(cls, textcat) -> BowScorer | None:  # type: ignore[no-untyped-def]
@@ -86,9 +91,10 @@ class BowScorer:
                 or (sentence is not None and not _usable(sentence, n_labels))):
             return None
         output = (np.asarray(dense.get_param("W"), dtype=np.float32), np.asarray(dense.get_param("b"), dtype=np.float32))
+        smooth = "sentence_logsumexp" in names
         if wide is None:
-            return cls(textcat.labels, [deep], output, sentence=sentence)
-        return cls(textcat.labels, [wide, deep], output, n_labels, sentence)
+            return cls(textcat.labels, [deep], output, sentence=sentence, smooth=smooth)
+        return cls(textcat.labels, [wide, deep], output, n_labels, sentence, smooth)
 
     def scores(self, words: Sequence[str], sentences: Sequence[Sequence[int]] = ()) -> dict[str, float]:
         """Label -> score for a mail given as its features (spaCy scores an empty mail 0 everywhere).
@@ -117,7 +123,7 @@ class BowScorer:
             flat = ids[[i for sentence in sentences for i in sentence]]
             lengths = np.fromiter(map(len, sentences), dtype=np.int32, count=len(sentences))
             by_sentence = self.sentence.predict((flat, np.ones(len(flat), dtype=np.float32), lengths))
-            totals = totals + by_sentence.max(axis=0)
+            totals = totals + (logsumexp_rows(by_sentence) if self.smooth else by_sentence.max(axis=0))
         probs = 1.0 / (1.0 + np.exp(-totals.astype(np.float64)))
         return dict(zip(self.labels, probs.tolist()))
 

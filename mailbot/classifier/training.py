@@ -130,7 +130,10 @@ def train(
     fit_set, validation = split_validation(train_set, settings.validation_fraction, settings.seed)
     augmented = augment(fit_set, settings)
 
-    nlp, loss = fit(augmented, cfg, settings, log=log)
+    try:
+        nlp, loss = fit(augmented, cfg, settings, log=log)
+    except ClassifierError as exc:
+        raise ClassifierError(f"{config_path}: {exc}") from exc
     if settings.tune_thresholds and validation:
         decision = tune_decision(Model(nlp, decision, {}), validation, decision)
         log(f"thresholds tuned on {len(validation)} validation examples: threshold {decision.threshold}, "
@@ -176,7 +179,10 @@ def fit(examples: Sequence[Example], cfg: Any, settings: TrainingSettings, *, lo
     fix_random_seed(settings.seed)
     nlp = spacy.blank(cfg["nlp"]["lang"])
     # spaCy types add_pipe as returning a bare Callable; the PIPE factory makes this class.
-    textcat = cast(MultiLabel_TextCategorizer, nlp.add_pipe(PIPE, config=dict(cfg["components"][PIPE])))
+    try:
+        textcat = cast(MultiLabel_TextCategorizer, nlp.add_pipe(PIPE, config=dict(cfg["components"][PIPE])))
+    except (ValueError, TypeError) as exc:  # confection's ConfigValidationError is a ValueError
+        raise ClassifierError(f"the [components.{PIPE}] settings cannot build the text categoriser: {exc}") from exc
     for label in TRAINED_LABELS:
         textcat.add_label(label)
     # The training Docs get a vocabulary of their own: the bag of words reads a feature's hash,
