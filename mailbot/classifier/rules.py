@@ -155,11 +155,10 @@ OTHER_RIGHT_VERBS = frozenset(
 _AMBIGUOUS_ACCESS = frozenset(" ".join(tokens(p)) for p in AMBIGUOUS_ACCESS)
 # "What data do you need from me?", "¿Qué datos necesitan de mí?", "welke gegevens hebben jullie
 # van ons nodig?": the words of an access request, asking what the customer must give. An access
-# hit followed by one of these in its sentence is dropped.
-NEED_STEMS = ("need", "nodig", "brauch", "benötig", "besoin", "necesit", "servono", "serve ", "bisogno",
-              "occorr")
-_NEED_AFTER = re.compile(r"[^.!?\n,;]{0,30}?(?<!\w)(?:" + "|".join(re.escape(stem) for stem in NEED_STEMS) + ")")
-_NEED_LOOKAHEAD = 4  # tokens after an access phrase searched for a word of need (a punctuation mark ends it)
+# hit followed by one of these (regular expressions) within 30 characters, before a break (.!?,; or a
+# new line), is dropped.
+NEED_STEMS = ("need", "nodig", "brauch", "benötig", "besoin", "necesit", "servono", r"serve\b", "bisogno", "occorr")
+_NEED_AFTER = re.compile(r"[^.!?\n,;]{0,30}?(?<!\w)(?:" + "|".join(NEED_STEMS) + ")")
 _SENTENCE_END = frozenset(".!?")
 # Stems of erase/correct/contest verbs in any inflection ("eliminaste", "löscht", "deleting").
 OTHER_RIGHT_PREFIXES = ("delet", "eras", "lösch", "supprim", "effac", "borr", "elimin", "cancell", "verwijder",
@@ -365,7 +364,7 @@ class RuleSet:
                 phrase = " ".join(seq)
                 if label == "access" and phrase in _AMBIGUOUS_ACCESS and _other_right_before(words, start):
                     continue
-                if label == "access" and _need_after(words, end):
+                if label == "access" and _NEED_AFTER.match(" ".join(words[end:end + 8])):
                     continue
                 if label == "erasure" and _negated(words, start):
                     continue  # "please don't delete my data" asks for the opposite
@@ -396,16 +395,6 @@ def _other_right_before(words: Sequence[str], start: int) -> bool:
             break
         if word in WRONG_WORDS:
             return True  # "the details you hold about me are incorrect" asks for rectification
-    return False
-
-
-def _need_after(words: Sequence[str], end: int) -> bool:
-    """True if a word of need ("need", "nodig", "necesitan") follows token end before any punctuation."""
-    for word in words[end:end + _NEED_LOOKAHEAD]:
-        if not (word[0].isalnum() or word[0] == "_"):
-            break
-        if word.startswith(NEED_STEMS) or word == "serve":
-            return True
     return False
 
 
