@@ -383,6 +383,7 @@ def test_asking_what_data_we_need_fires_no_access_rule(text: str) -> None:
     assert not access_rules_fire(text)
     assert access_rules_fire(text.split("?")[0].replace("necesitan", "tienen").replace(" nodig", "")
                              .replace("vi servono", "avete") + "?")
+    assert access_rules_fire("What data do you hold on your servers?")  # "serve" only as a word
 
 
 def test_confident_ordinary_mail_skips_details() -> None:
