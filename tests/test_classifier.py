@@ -533,6 +533,36 @@ def test_features_pair_the_stems_of_neighbouring_words() -> None:
     assert "thank|delet" not in feats and "delet|it" in feats
 
 
+def test_concepts_stand_for_one_idea_in_each_language() -> None:
+    """Words of one meaning in our six languages share a concept; unrelated words have none."""
+    from mailbot.classifier.concepts import concepts_of
+
+    for word in ["delete", "löschen", "gelöscht", "supprimez", "borrad", "cancellate", "verwijderen"]:
+        assert "ERASE" in concepts_of(word), word
+    for word in ["newsletter", "werbung", "publicité", "publicidad", "pubblicità", "nieuwsbrief"]:
+        assert "MARKETING" in concepts_of(word), word
+    assert concepts_of("l'opposition") == ("OBJECT",)  # the word after an elided article
+    for word in ["geld", "vendredi", "andere", "password", "hello", "the"]:
+        assert concepts_of(word) == (), word
+
+
+def test_concept_prefixes_are_long_enough_to_mean_something() -> None:
+    """A prefix of three letters or fewer would catch unrelated words in one of the six languages."""
+    from mailbot.classifier import concepts
+
+    assert min(len(prefix) for prefix in concepts._PREFIX) >= 4
+
+
+def test_features_pair_the_ideas_of_one_sentence() -> None:
+    """Each sentence brings its concepts and each pair of them, and a pair stays within its sentence."""
+    from mailbot.classifier.normalisation import features
+
+    _, feats = features("Pis le catalogue papier, vous pouvez arrêter de me l'envoyer.")
+    assert {"c:MARKETING", "c:STOP", "c:MARKETING+STOP"} <= set(feats)
+    _, feats = features("Please stop. The newsletter is great")
+    assert {"c:MARKETING", "c:STOP"} <= set(feats) and "c:MARKETING+STOP" not in feats
+
+
 def test_features_come_by_sentence_too() -> None:
     """Each sentence of the opening brings its own features; the mail's are all of them, once."""
     from mailbot.classifier.normalisation import SENTENCE_MARK, features, features_by_sentence, model_words

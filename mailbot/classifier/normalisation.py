@@ -13,6 +13,8 @@ import html
 import re
 from collections.abc import Sequence
 
+from mailbot.classifier.concepts import concept_features
+
 MAX_CHARS = 4000  # longer mails say what they want near the top; the rest only costs time
 # Characters of a mail the text categoriser reads (the rules read MAX_CHARS): the opening of a
 # long letter says which right it exercises, and its boilerplate further down (recipients,
@@ -179,9 +181,10 @@ def features(normalised: str) -> tuple[list[str], list[str]]:
     """(words, features) of a normalised mail: its lower-cased tokens, and what the model reads.
 
     The features are the tokens of the first MODEL_CHARS characters, the stems of their long
-    words (see STEM), the words in the scope of a negator (:func:`negated`) and
-    the stem pairs of neighbouring words (:func:`pairs`), each sentence's in turn (a scope or a
-    pair ends with its sentence). The rules match the words.
+    words (see STEM), the words in the scope of a negator (:func:`negated`), the stem pairs of
+    neighbouring words (:func:`pairs`) and the ideas the words stand for, alone and in pairs
+    (:func:`mailbot.classifier.concepts.concept_features`), each sentence's in turn (a scope, a
+    pair or a pair of ideas ends with its sentence). The rules match the words.
     """
     words, feats, _ = features_by_sentence(normalised)
     return words, feats
@@ -208,7 +211,8 @@ def features_by_sentence(normalised: str) -> tuple[list[str], list[str], list[li
     for sentence in _SENTENCE_BREAK.split(lower[:MODEL_CHARS]):
         toks = _TOKEN.findall(sentence)
         if toks:
-            found = toks + [w[:STEM] for w in _LONG_WORD.findall(sentence)] + negated(toks) + pairs(toks)
+            found = (toks + [w[:STEM] for w in _LONG_WORD.findall(sentence)] + negated(toks) + pairs(toks)
+                     + concept_features(toks))
             sentences.append([position.setdefault(feature, len(position)) for feature in dict.fromkeys(found)])
     return words, list(position), sentences[:MAX_SENTENCES]
 

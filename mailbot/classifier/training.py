@@ -259,7 +259,9 @@ def cross_validate(
 # ordinary mail within the target, and the splice copies make the model surer of itself.
 THRESHOLDS = tuple(round(0.15 + 0.05 * i, 2) for i in range(16))  # 0.15 .. 0.90
 UNCERTAIN_LOWS = tuple(round(0.02 * i, 2) for i in range(1, 16))  # 0.02 .. 0.30
-REQUEST_GATES = tuple(round(0.1 * i, 1) for i in range(10))  # 0.0 (no gate) .. 0.9
+# 0.0 (no gate) .. 0.9, then finer near 1: a model sure of itself scores much ordinary mail in a
+# right's own words near 1 on "any right" too, and only a gate up there tells it apart.
+REQUEST_GATES = (*(round(0.1 * i, 1) for i in range(10)), 0.95, 0.98, 0.99, 0.995)
 REQUEST_LOWS = (*(round(0.05 * i, 2) for i in range(1, 20)), 1.0)  # 0.05 .. 0.95, and 1.0 = unused
 # A label gets a threshold of its own only with at least this many validation examples:
 # fewer would fit the threshold to a handful of mails.
