@@ -395,20 +395,34 @@ def test_confident_ordinary_mail_skips_details() -> None:
 
 def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
     """BowScorer computes what spaCy's textcat_multilabel computes, without building a Doc."""
+    import numpy as np
+    from spacy.strings import get_string_id
     from spacy.tokens import Doc
 
     from mailbot.classifier import corpus, training
+    from mailbot.classifier.bow import BowScorer
     from mailbot.classifier.normalisation import features_by_sentence, model_words
 
     model = load_model()
     assert model.bow is not None, "the shipped model is a unigram bag of words: the fast path must apply"
+    assert model.bow.members == len(model.textcats)
+    members = [BowScorer.of(textcat) for textcat in model.textcats]
     for e in corpus.read_examples(training.DATA_DIR)[::7]:
         _, feats, sentences = features_by_sentence(normalise(e.subject, e.text))
         sentences = sentences if model.reads_sentences else []
-        fast = model.bow.scores(feats, sentences)
-        doc = model.textcat(Doc(model.nlp.vocab, words=model_words(feats, sentences)))
-        for label, score in doc.cats.items():
-            assert fast[label] == pytest.approx(score, abs=1e-5), (e.id, label)
+        words = model_words(feats, sentences)
+        each = [textcat(Doc(model.nlp.vocab, words=words)).cats for textcat in model.textcats]
+        for member, cats in zip(members, each):
+            assert member is not None
+            fast = member.scores(feats, sentences)
+            for label, score in cats.items():
+                assert fast[label] == pytest.approx(score, abs=1e-5), (e.id, label)
+        # The stacked layers compute the mean of the log-odds the members compute alone.
+        together = model.bow.scores(feats, sentences)
+        ids = np.fromiter(map(get_string_id, feats), dtype=np.uint64, count=len(feats))
+        odds = np.mean([member.log_odds(ids, sentences) for member in members if member is not None], axis=0, dtype=np.float64)
+        for label, score in zip(model.bow.labels, (1 / (1 + np.exp(-odds))).tolist()):
+            assert together[label] == pytest.approx(score, rel=1e-4, abs=1e-9), (e.id, label)
     assert set(model.bow.scores([]).values()) == {0.0}  # spaCy scores an empty doc 0
 
 
@@ -437,10 +451,11 @@ def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(
         "hidden_length": hidden_length, "sentences": sentences, "sentence_pool": pool,
     }
     examples = corpus.read_examples(training.DATA_DIR)
-    settings = dataclasses.replace(settings, epochs=2)
+    settings = dataclasses.replace(settings, epochs=2, members=1)
     nlp, _ = training.fit(examples[:200], cfg, settings, log=lambda *_: None)
     model = Model(nlp, Decision(), {})
-    assert model.bow is not None and (model.bow.direct > 0) == wide and model.reads_sentences == sentences
+    assert model.bow is not None and model.bow.members == 1
+    assert (model.bow.direct > 0) == wide and model.reads_sentences == sentences
     assert model.bow.smooth == (pool == "logsumexp")
     for e in examples[200:400]:
         _, feats, by_sentence = features_by_sentence(normalise(e.subject, e.text))
@@ -565,7 +580,12 @@ def test_features_pair_the_ideas_of_one_sentence() -> None:
 
 def test_features_come_by_sentence_too() -> None:
     """Each sentence of the opening brings its own features; the mail's are all of them, once."""
-    from mailbot.classifier.normalisation import SENTENCE_MARK, features, features_by_sentence, model_words
+    from mailbot.classifier.normalisation import (
+        SENTENCE_MARK,
+        features,
+        features_by_sentence,
+        model_words,
+    )
 
     text = "Thanks for the print\nPlease delete my account. Is that ok?"
     words, feats, positions = features_by_sentence(text)

@@ -21,7 +21,9 @@ def test_committed_model_matches_what_train_produces(rebuilt_model: Path) -> Non
     """`mailbot classifier train` rebuilds the committed model byte for byte (seeded; minutes,
     run in the background from the start of the suite, see conftest.py)."""
     out = rebuilt_model
-    for name in ("textcat_multilabel/model", "mailbot.json", "config.cfg"):
+    members = sorted(path.name for path in DEFAULT_MODEL_DIR.glob("textcat_multilabel*"))
+    assert sorted(path.name for path in out.glob("textcat_multilabel*")) == members
+    for name in (*(f"{member}/model" for member in members), "mailbot.json", "config.cfg"):
         assert (out / name).read_bytes() == (DEFAULT_MODEL_DIR / name).read_bytes(), (
             f"classifiers/model/{name} is stale: run 'mailbot classifier train' and commit the result"
         )
@@ -33,7 +35,7 @@ _SMALL_TRAINING = """
 import dataclasses, hashlib, numpy
 from mailbot.classifier import corpus, training
 cfg, settings, _ = training.read_config()
-settings = dataclasses.replace(settings, epochs=2)
+settings = dataclasses.replace(settings, epochs=2, members=1)
 nlp, _ = training.fit(corpus.read_examples(training.DATA_DIR)[:300], cfg, settings, log=lambda *_: None)
 x = numpy.linspace(-20, 20, 4001, dtype=numpy.float32)
 print(hashlib.sha256(nlp.get_pipe("textcat_multilabel").model.to_bytes()).hexdigest())
@@ -227,6 +229,70 @@ def test_model_learns_the_internal_any_request_label_but_does_not_report_it() ->
     assert ANY_REQUEST not in MODEL_LABELS
     result = model.classify("data", "Please send me a copy of my personal data.")
     assert ANY_REQUEST not in result.scores and ANY_REQUEST not in result.labels
+
+
+def test_members_are_fitted_alone_and_the_model_averages_their_log_odds() -> None:
+    """With members = 2 the pipeline holds two text categorisers: the first is what a one-member
+    fit from the same seed gives, the second differs, and the scores are the logistic of the
+    mean of their log-odds (the fast path and spaCy's alike)."""
+    import dataclasses
+    import math
+
+    import numpy as np
+    from spacy.tokens import Doc
+
+    from mailbot.classifier.model import Decision, Model
+    from mailbot.classifier.normalisation import (
+        features_by_sentence,
+        model_words,
+        normalise,
+    )
+
+    cfg, settings, _ = training.read_config()
+    cfg["components"]["textcat_multilabel"]["model"]["length"] = 4096
+    cfg["components"]["textcat_multilabel"]["model"]["hidden_length"] = 2048
+    examples = corpus.read_examples(training.DATA_DIR)
+    one, _ = training.fit(examples[:150], cfg, dataclasses.replace(settings, epochs=2, members=1),
+                          log=lambda *_: None)
+    two, _ = training.fit(examples[:150], cfg, dataclasses.replace(settings, epochs=2, members=2),
+                          log=lambda *_: None)
+    assert two.pipe_names == ["textcat_multilabel", "textcat_multilabel_1"]
+    assert two.get_pipe("textcat_multilabel").model.to_bytes() == one.get_pipe("textcat_multilabel").model.to_bytes()
+    wide = [two.get_pipe(name).model.get_ref("wide_layer").get_param("W") for name in two.pipe_names]
+    assert not np.allclose(wide[0], wide[1])
+
+    model = Model(two, Decision(), {})
+    assert model.bow is not None and model.bow.members == 2
+    compared = 0
+    for e in examples[150:200]:
+        _, feats, sentences = features_by_sentence(normalise(e.subject, e.text))
+        cats = [textcat(Doc(two.vocab, words=model_words(feats, sentences))).cats for textcat in model.textcats]
+        fast = model.model_scores(feats, sentences)
+        for label in fast:
+            # Far from 0 and 1, where spaCy's float32 scores still tell the log-odds.
+            if all(1e-4 < c[label] < 1 - 1e-4 for c in cats):
+                odds = sum(math.log(c[label] / (1 - c[label])) for c in cats) / 2
+                assert fast[label] == pytest.approx(1 / (1 + math.exp(-odds)), abs=1e-5), (e.id, label)
+                compared += 1
+    assert compared > 100
+
+
+def test_a_model_of_several_members_needs_the_bag_of_words_networks() -> None:
+    """Members of another architecture are refused with a message that says what to change."""
+    import spacy
+
+    from mailbot.classifier.model import ClassifierError, Decision, Model
+
+    nlp = spacy.blank("xx")
+    for name in ("textcat_multilabel", "textcat_multilabel_1"):
+        textcat = nlp.add_pipe("textcat_multilabel", name=name, config={"model": {
+            "@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": False, "ngram_size": 2,
+            "no_output_layer": False, "length": 1024}})
+        for label in (*MODEL_LABELS, "_request"):
+            textcat.add_label(label)
+    nlp.initialize()
+    with pytest.raises(ClassifierError, match="members = 1"):
+        Model(nlp, Decision(), {})
 
 
 def test_cross_validation_measures_each_training_source_once_and_leaves_heldout_and_model_alone(

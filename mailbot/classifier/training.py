@@ -38,6 +38,7 @@ from mailbot.classifier.model import (
     NONE,
     PROJECT_ROOT,
     RIGHTS,
+    TEXTCAT,
     TRAINED_LABELS,
     Classification,
     ClassifierError,
@@ -55,7 +56,7 @@ from mailbot.classifier.normalisation import (
 CLASSIFIERS_DIR = PROJECT_ROOT / "classifiers"
 DATA_DIR = CLASSIFIERS_DIR / "data"
 CONFIG_PATH = CLASSIFIERS_DIR / "config.cfg"
-PIPE = "textcat_multilabel"
+PIPE = TEXTCAT
 
 # The goals of issue 3, printed by `evaluate`.
 GOAL_MACRO_F1 = 0.95
@@ -87,6 +88,8 @@ class TrainingSettings:
     typo_copies: int = 1
     splice_copies: int = 0
     tune_thresholds: bool = True
+    # Text categorisers fitted from seeds seed, seed + 1...; the model averages their log-odds.
+    members: int = 1
 
 
 @dataclass(frozen=True)
@@ -166,17 +169,61 @@ def train(
 
 
 def fit(examples: Sequence[Example], cfg: Any, settings: TrainingSettings, *, log=print):  # type: ignore[no-untyped-def]
-    """A blank pipeline with the text categoriser fitted to examples (seeded): (nlp, final loss)."""
+    """A blank pipeline with the text categoriser's members fitted to examples (seeded): (nlp, final loss).
+
+    With ``members`` > 1 the pipeline holds that many text categorisers (``textcat_multilabel``,
+    ``textcat_multilabel_1``...), each fitted alone to the same examples from its own seed
+    (``seed``, ``seed + 1``...); :class:`Model` averages their log-odds. The final loss is the
+    first member's.
+    """
     import spacy
-    from spacy.pipeline import MultiLabel_TextCategorizer
     from spacy.tokens import Doc
     from spacy.training import Example as SpacyExample
-    from spacy.util import fix_random_seed, minibatch
     from spacy.vocab import Vocab
 
-    from mailbot.classifier.architecture import ExactAdam
+    first = _blank_member(cfg, settings.seed)
+    # The training Docs get a vocabulary of their own: the bag of words reads a feature's hash,
+    # not its text, and the strings of every training feature (stem pairs above all) would
+    # otherwise be saved with the model and loaded into every process that classifies.
+    # One Doc serves as both sides of its Example: the categoriser reads the words of one and
+    # the cats of the other, and from_dict's copy of every Doc cost a third of building them.
+    # The members share the Docs: building them costs as much as a pass of fitting.
+    scratch = Vocab()
+    gold = []
+    by_sentence = first.get_pipe(PIPE).model.has_ref("sentence_layer")
+    for e in examples:
+        _, feats, sentences = features_by_sentence(normalise(e.subject, e.text))
+        doc = Doc(scratch, words=model_words(feats, sentences) if by_sentence else feats)
+        doc.cats = _cats(e.labels)
+        gold.append(SpacyExample(doc, doc))
+    nlp: spacy.Language | None = None
+    first_loss = 0.0
+    for k in range(max(1, settings.members)):
+        seed = settings.seed + k
+        member = first if k == 0 else _blank_member(cfg, seed)
+        if settings.members > 1:
+            log(f"member {k + 1}/{settings.members} (seed {seed})")
+        loss = _fit_member(member, gold, settings, seed, log)
+        if nlp is None:
+            nlp, first_loss = member, loss
+        else:
+            nlp.add_pipe(PIPE, name=member_name(k), source=member)
+    assert nlp is not None
+    return nlp, first_loss
 
-    fix_random_seed(settings.seed)
+
+def member_name(k: int) -> str:
+    """The pipeline name of the k-th text categoriser (0: ``textcat_multilabel``)."""
+    return PIPE if k == 0 else f"{PIPE}_{k}"
+
+
+def _blank_member(cfg: Any, seed: int):  # type: ignore[no-untyped-def]
+    """A blank pipeline with one unfitted text categoriser of cfg's shape, its weights drawn from seed."""
+    import spacy
+    from spacy.pipeline import MultiLabel_TextCategorizer
+    from spacy.util import fix_random_seed
+
+    fix_random_seed(seed)
     nlp = spacy.blank(cfg["nlp"]["lang"])
     # spaCy types add_pipe as returning a bare Callable; the PIPE factory makes this class.
     try:
@@ -185,30 +232,30 @@ def fit(examples: Sequence[Example], cfg: Any, settings: TrainingSettings, *, lo
         raise ClassifierError(f"the [components.{PIPE}] settings cannot build the text categoriser: {exc}") from exc
     for label in TRAINED_LABELS:
         textcat.add_label(label)
-    # The training Docs get a vocabulary of their own: the bag of words reads a feature's hash,
-    # not its text, and the strings of every training feature (stem pairs above all) would
-    # otherwise be saved with the model and loaded into every process that classifies.
-    # One Doc serves as both sides of its Example: the categoriser reads the words of one and
-    # the cats of the other, and from_dict's copy of every Doc cost a third of building them.
-    scratch = Vocab()
-    gold = []
-    by_sentence = textcat.model.has_ref("sentence_layer")
-    for e in examples:
-        _, feats, sentences = features_by_sentence(normalise(e.subject, e.text))
-        doc = Doc(scratch, words=model_words(feats, sentences) if by_sentence else feats)
-        doc.cats = _cats(e.labels)
-        gold.append(SpacyExample(doc, doc))
+    return nlp
+
+
+def _fit_member(nlp, gold: list, settings: TrainingSettings, seed: int, log) -> float:  # type: ignore[no-untyped-def]
+    """Fit nlp's text categoriser to gold (shuffled and dropped out from seed); its final loss."""
+    from spacy.util import fix_random_seed, minibatch
+
+    from mailbot.classifier.architecture import ExactAdam
+
+    textcat = nlp.get_pipe(PIPE)
     # No running averages of the weights: the model keeps its last weights, so keeping
     # averages only cost time (averaged weights were tried and did no better). ExactAdam clips
     # as thinc's Adam does, with a norm that is the same on every processor.
     optimizer = ExactAdam(settings.learn_rate, use_averages=False)
+    # Seeded again, so that a member's weights do not depend on the members fitted before it.
+    fix_random_seed(seed)
     nlp.initialize(lambda: gold, sgd=optimizer)
-    rng = random.Random(settings.seed)
+    rng = random.Random(seed)
+    order = list(gold)
     loss = 0.0
     for epoch in range(settings.epochs):
-        rng.shuffle(gold)
+        rng.shuffle(order)
         losses: dict[str, float] = {}
-        for batch in minibatch(gold, size=settings.batch_size):
+        for batch in minibatch(order, size=settings.batch_size):
             # What nlp.update does for a one-component pipeline, without its copy of every
             # example, which built a Token object per word and cost a third of the training.
             textcat.update(batch, drop=settings.dropout, sgd=None, losses=losses)
@@ -216,9 +263,7 @@ def fit(examples: Sequence[Example], cfg: Any, settings: TrainingSettings, *, lo
         loss = losses.get(PIPE, 0.0)
         if epoch % 5 == 4 or epoch == settings.epochs - 1:
             log(f"epoch {epoch + 1:>3}/{settings.epochs}  loss {loss:.4f}")
-
-    return nlp, loss
-
+    return loss
 
 
 def cross_validate(
