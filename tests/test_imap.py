@@ -269,11 +269,15 @@ def test_a_killed_connection_raises_mailbox_error_and_reopens(dovecot: DovecotSe
 def test_a_connection_killed_during_idle_raises_mailbox_error(dovecot: DovecotServer, box: ImapMailbox) -> None:
     box.open()
     fetch_all(box, None)
-    threading.Timer(0.3, dovecot.kill_connections).start()
+    killer = threading.Timer(0.3, dovecot.kill_connections)
+    killer.start()
     started = time.monotonic()
     with pytest.raises(MailboxError, match="IDLE"):
         box.wait(10, threading.Event())
     assert time.monotonic() - started < 2
+    # kill_connections goes on asking doveadm until the connection is gone; left running, it
+    # met the next test's server restart and failed in its thread.
+    killer.join()
 
 
 def test_a_server_restart_raises_mailbox_error_on_mark(dovecot: DovecotServer, box: ImapMailbox) -> None:
