@@ -11,7 +11,7 @@ import pytest
 from mailbot.classifier import Classification, classify, load_model
 from mailbot.classifier.details import extract, find_corrections, find_name
 from mailbot.classifier.language import detect
-from mailbot.classifier.model import Model
+from mailbot.classifier.model import Decision, Model, model_dir
 from mailbot.classifier.normalisation import newest_text, normalise
 
 SHARED_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -396,6 +396,7 @@ def test_confident_ordinary_mail_skips_details() -> None:
 def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
     """BowScorer computes what spaCy's textcat_multilabel computes, without building a Doc."""
     import numpy as np
+    import spacy
     from spacy.strings import get_string_id
     from spacy.tokens import Doc
 
@@ -403,7 +404,8 @@ def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
     from mailbot.classifier.bow import BowScorer
     from mailbot.classifier.normalisation import features_by_sentence, model_words
 
-    model = load_model()
+    # The pipeline as spaCy loads it: load_model hands the networks' weights to the scorer.
+    model = Model(spacy.load(model_dir()), Decision(), {})
     assert model.bow is not None, "the shipped model is a unigram bag of words: the fast path must apply"
     assert model.bow.members == len(model.textcats)
     members = [BowScorer.of(textcat) for textcat in model.textcats]
@@ -424,6 +426,41 @@ def test_fast_bag_of_words_scores_equal_spacy_textcat() -> None:
         for label, score in zip(model.bow.labels, (1 / (1 + np.exp(-odds))).tolist()):
             assert together[label] == pytest.approx(score, rel=1e-4, abs=1e-9), (e.id, label)
     assert set(model.bow.scores([]).values()) == {0.0}  # spaCy scores an empty doc 0
+
+
+def test_hashed_table_sums_a_mail_as_thincs_sparse_layer_does_to_the_bit() -> None:
+    """The scorer's tables, laid out feature by feature and hashed in numpy, give thinc's sums exactly."""
+    import numpy as np
+    from thinc.api import SparseLinear_v2
+
+    from mailbot.classifier.bow import HashedTable, feature_hashes
+
+    rng = np.random.default_rng(7)
+    for length, width in ((1024, 3), (4096, 64), (1000, 5)):  # 1000: thinc takes the remainder, not a mask
+        layer = SparseLinear_v2(nO=width, length=length)
+        layer.initialize()
+        layer.set_param("W", rng.normal(size=width * length).astype(np.float32))
+        layer.set_param("b", rng.normal(size=width).astype(np.float32))
+        for n in (1, 7, 300):
+            keys = rng.integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
+            expected = layer.predict((keys, np.ones(n, dtype=np.float32), np.array([n], dtype=np.int32)))[0]
+            table = HashedTable.of([layer])
+            assert np.array_equal(table.sums(table.mail_rows(feature_hashes(keys))), expected), (length, n)
+            # Sentence by sentence: the same sums to float32 rounding.
+            cuts = sorted({0, n // 3, n // 2} - {n})
+            sentences = [list(range(a, b)) for a, b in zip(cuts, [*cuts[1:], n]) if b > a]
+            lengths = np.array([len(sentence) for sentence in sentences], dtype=np.int32)
+            by_sentence = layer.predict((keys, np.ones(n, dtype=np.float32), lengths))
+            got = table.sentence_sums(table.mail_rows(feature_hashes(keys)), sentences)
+            assert np.allclose(got, by_sentence, rtol=1e-5, atol=1e-5)
+
+
+def test_loaded_model_hands_its_networks_to_the_scorer() -> None:
+    """load_model keeps one copy of the weights, the scorer's: spaCy's text categorisers are gone."""
+    model = load_model()
+    assert model.bow is not None and model.textcats == ()
+    assert not [name for name in model.nlp.pipe_names if name.startswith("textcat")]
+    assert model.classify("data", "Please delete all my personal data.").labels[0] == "erasure"
 
 
 @pytest.mark.parametrize(
@@ -461,7 +498,7 @@ def test_fast_path_scores_the_hidden_layer_network_as_spacy_does(
         _, feats, by_sentence = features_by_sentence(normalise(e.subject, e.text))
         by_sentence = by_sentence if sentences else []
         fast = model.bow.scores(feats, by_sentence)
-        doc = model.textcat(Doc(model.nlp.vocab, words=model_words(feats, by_sentence)))
+        doc = model.textcats[0](Doc(model.nlp.vocab, words=model_words(feats, by_sentence)))
         assert doc.cats == pytest.approx({label: fast[label] for label in doc.cats}, abs=1e-5), e.id
 
 
@@ -509,7 +546,7 @@ def test_fast_path_declines_an_ensemble_and_spacy_scores_it() -> None:
     textcat.add_label("access")
     nlp.initialize()
     assert BowScorer.of(textcat) is None
-    assert BowScorer.of(load_model().textcat) is not None
+    assert BowScorer.of(spacy.load(model_dir()).get_pipe("textcat_multilabel")) is not None
 
 
 def test_features_count_each_word_once_and_read_the_opening() -> None:

@@ -225,7 +225,7 @@ def test_model_learns_the_internal_any_request_label_but_does_not_report_it() ->
     from mailbot.classifier.model import ANY_REQUEST
 
     model = load_model()
-    assert ANY_REQUEST in model.textcat.labels
+    assert model.bow is not None and ANY_REQUEST in model.bow.labels
     assert ANY_REQUEST not in MODEL_LABELS
     result = model.classify("data", "Please send me a copy of my personal data.")
     assert ANY_REQUEST not in result.scores and ANY_REQUEST not in result.labels

@@ -8,9 +8,15 @@ rectifies them and adds a dense layer's output to the linear sums; with ``senten
 also sums each sentence's rows of a third table and adds each label's highest sentence sum (or
 their logsumexp, with ``sentence_pool = "logsumexp"``).
 Building a spaCy ``Doc`` and walking thinc's layers costs several times the sums themselves on
-a short mail, so :class:`BowScorer` asks the trained sparse layers for their sums alone and
-does the rest with numpy. It declines any other architecture, which then goes through spaCy;
-``tests/test_classifier.py`` checks both give the same scores.
+a short mail, so :class:`BowScorer` computes the sums from the trained sparse layers' weights
+and does the rest with numpy. It declines any other architecture, which then goes through
+spaCy; ``tests/test_classifier.py`` checks both give the same scores.
+
+thinc keeps a sparse layer's weights label by label: a feature's weights for 64 outputs lie
+64 rows apart, and summing them read one cache line per output, most of them from main memory
+(the tables are 3 to 8 MB). :class:`HashedTable` keeps them feature by feature, so a feature's
+row is a few neighbouring cache lines, and hashes every feature of a mail at once
+(:func:`feature_slots`); the sums are added in thinc's order, so they are the same to the bit.
 
 A model of several members (networks fitted from different seeds, see ``training.fit``) is
 scored as one: :meth:`BowScorer.stacked` lays their tables side by side and averages their
@@ -21,11 +27,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
 from spacy.strings import get_string_id
 from thinc.api import Model
+from thinc.types import Floats1d
 
 from mailbot.classifier.architecture import logsumexp_rows
 
@@ -41,14 +49,80 @@ _SENTENCE_PARTS = (_HIDDEN_PARTS - {"extract_ngrams"}) | {"extract_blocks", "mai
 _LAYER_PART = re.compile(r"[\w-]+")
 
 
+@dataclass(frozen=True)
+class HashedTable:
+    """The weights of thinc ``SparseLinear.v2`` layers of one length, one row per hashed slot.
+
+    ``rows[slot]`` holds what a feature hashed to that slot adds to each output (the layers'
+    outputs side by side); the last row holds the biases, so that a sum starts from it as
+    thinc's does.
+    """
+
+    rows: np.ndarray  # (length + 1, width), float32
+
+    @classmethod
+    def of(cls, layers: Sequence[Model], release: bool = False) -> HashedTable:  # type: ignore[type-arg]
+        """The weights of layers (same length), their outputs side by side.
+
+        release: take the weights out of the layers, which then cannot run (loading a model
+        would otherwise hold every weight twice).
+        """
+        length = layers[0].get_dim("length")
+        widths = [layer.get_dim("nO") for layer in layers]
+        rows = np.empty((length + 1, sum(widths)), dtype=np.float32)
+        column = 0
+        for layer, width in zip(layers, widths):
+            rows[:length, column:column + width] = np.asarray(layer.get_param("W")).reshape(width, length).T
+            rows[length, column:column + width] = layer.get_param("b")
+            column += width
+            if release:
+                layer.set_param("W", cast(Floats1d, np.zeros(0, dtype=np.float32)))
+        return cls(rows)
+
+    @property
+    def length(self) -> int:
+        """How many hashed slots the table has."""
+        return self.rows.shape[0] - 1
+
+    def mail_rows(self, hashes: np.ndarray) -> np.ndarray:
+        """The rows a mail's sum adds, in thinc's order: the bias row, then each feature's two slots.
+
+        hashes: (2, n), each feature's two hashes (:func:`feature_hashes`).
+        """
+        out = np.empty(2 * hashes.shape[1] + 1, dtype=np.intp)
+        out[0] = self.length
+        out[1:].reshape(-1, 2)[:] = (hashes % np.uint32(self.length)).T
+        return out
+
+    def sums(self, rows: np.ndarray) -> np.ndarray:
+        """The sum of rows (from :meth:`mail_rows`), added one by one as thinc adds them: the same to the bit."""
+        return self.rows[rows].sum(axis=0)
+
+    def sentence_sums(self, rows: np.ndarray, sentences: Sequence[Sequence[int]]) -> np.ndarray:
+        """(sentences, width): each sentence's bias plus its features' rows.
+
+        rows: the mail's (:meth:`mail_rows`); sentences: each sentence's features as positions
+        in the mail's (none empty). numpy adds each sentence's rows in its own order here, not
+        one by one: the sums agree with thinc's to float32 rounding, not to the bit.
+        """
+        flat = np.fromiter((i for sentence in sentences for i in sentence), dtype=np.intp)
+        lengths = np.fromiter(map(len, sentences), dtype=np.intp, count=len(sentences))
+        picked = np.empty(2 * len(flat), dtype=np.intp)
+        picked[0::2] = 2 * flat + 1
+        picked[1::2] = picked[0::2] + 1
+        starts = np.zeros(len(lengths), dtype=np.intp)
+        np.cumsum(2 * lengths[:-1], out=starts[1:])
+        return np.add.reduceat(self.rows[rows[picked]], starts, axis=0) + self.rows[self.length]
+
+
 class BowScorer:
-    """Scores of a trained unigram bag-of-words ``textcat_multilabel``, from its sparse layers."""
+    """Scores of a trained unigram bag-of-words ``textcat_multilabel``, from its sparse layers' weights."""
 
     def __init__(
-        self, labels: Sequence[str], layers: Sequence[Model], output: tuple[np.ndarray, np.ndarray] | None = None,
-        direct: int = 0, sentence: Model | None = None, smooth: bool = False, members: int = 1,
+        self, labels: Sequence[str], tables: Sequence[HashedTable], output: tuple[np.ndarray, np.ndarray] | None = None,
+        direct: int = 0, sentence: HashedTable | None = None, smooth: bool = False, members: int = 1,
     ) -> None:
-        """layers: the thinc ``SparseLinear.v2`` layers whose sums over the mail's features come side by side.
+        """tables: the weights of the sparse layers whose sums over the mail's features come side by side.
 
         output: for ``mailbot.HiddenBOW.v1``, the dense layer (weights (labels, hidden), bias
         (labels,)) that reads the rectified sums after the first ``direct`` columns, which are
@@ -56,11 +130,11 @@ class BowScorer:
         whose sums are all the labels' own. sentence: the linear layer that scores each
         sentence, whose best score per label is added (the network's ``sentences`` option);
         None without one. smooth: the best is a logsumexp over the sentences, not their max.
-        members: how many networks' sums the layers hold side by side (see :meth:`stacked`);
+        members: how many networks' sums the tables hold side by side (see :meth:`stacked`);
         their log-odds are averaged.
         """
         self.labels = tuple(labels)
-        self.layers = tuple(layers)
+        self.tables = tuple(tables)
         self.output = output
         self.direct = direct
         self.sentence = sentence
@@ -68,73 +142,37 @@ class BowScorer:
         self.members = members
 
     @classmethod
-    def stacked(cls, textcats: Sequence) -> BowScorer | None:  # type: ignore[type-arg]
-        """One scorer for several networks of the same shape (an ensemble's members), or None.
+    def stacked(cls, textcats: Sequence, release: bool = False) -> BowScorer | None:  # type: ignore[type-arg]
+        """One scorer for one network or several of the same shape (an ensemble's members), or None.
 
-        Each sparse layer of the members becomes one layer whose sums are theirs side by side:
-        thinc keeps a layer's weights label by label, so the members' weight arrays laid end to
-        end are the wider layer's, and the members keep views of it (no second copy). A mail
-        then costs one hashing of its features and one call per part, not one per member. The
-        dense layer reads all the members' hidden units with its weights divided by their
-        number, which averages their outputs; the linear and best-sentence sums are averaged
-        after the call.
+        Each part's tables of the members become one table whose rows hold their outputs side
+        by side, so a mail costs one hashing of its features and one look-up per part, not one
+        per member. The dense layer reads all the members' hidden units with its weights divided
+        by their number, which averages their outputs; the linear and best-sentence sums are
+        averaged after the look-up. release: take the weights out of the members' layers (see
+        :meth:`HashedTable.of`).
         """
-        scorers = [cls.of(textcat) for textcat in textcats]
-        if not scorers or any(scorer is None for scorer in scorers):
+        members = [_Network.of(textcat) for textcat in textcats]
+        if not members or any(member is None for member in members):
             return None
-        first = cast(BowScorer, scorers[0])
-        if len(scorers) == 1:
-            return first
-        members = cast(list[BowScorer], scorers)
-        shapes = {(tuple((layer.get_dim("nO"), layer.get_dim("length")) for layer in m.layers), m.direct,
-                   m.output is None, m.sentence is None, m.smooth) for m in members}
-        if len(shapes) != 1:
+        networks = cast(list[_Network], members)
+        first = networks[0]
+        if len({network.shape for network in networks}) != 1:
             return None
-        layers = [_stack([m.layers[i] for m in members]) for i in range(len(first.layers))]
+        n = len(networks)
+        tables = [HashedTable.of([network.layers[i] for network in networks], release) for i in range(len(first.layers))]
         output = None
         if first.output is not None:
-            n = len(members)
-            output = (np.concatenate([cast(tuple, m.output)[0] / np.float32(n) for m in members], axis=1),
-                      (sum(cast(tuple, m.output)[1] for m in members) / np.float32(n)).astype(np.float32))
-        sentence = _stack([cast(Model, m.sentence) for m in members]) if first.sentence is not None else None
-        return cls(first.labels, layers, output, first.direct * len(members), sentence, first.smooth, len(members))
+            output = (np.concatenate([cast(tuple, m.output)[0] / np.float32(n) for m in networks], axis=1),
+                      (sum(cast(tuple, m.output)[1] for m in networks) / np.float32(n)).astype(np.float32))
+        sentence = (HashedTable.of([cast(Model, m.sentence) for m in networks], release)
+                    if first.sentence is not None else None)
+        return cls(first.labels, tables, output, first.direct * n, sentence, first.smooth, n)
 
     @classmethod
     def of(cls, textcat) -> BowScorer | None:  # type: ignore[no-untyped-def]
         """A scorer for textcat's model, or None if it is not a unigram bag of words with a logistic."""
-        model = textcat.model
-        hidden = model.has_ref("hidden_layer")
-        by_sentence = model.has_ref("sentence_layer")
-        names = {part for layer in model.walk() for part in _LAYER_PART.findall(layer.name)}
-        extract_name = "extract_blocks" if by_sentence else "extract_ngrams"
-        if not {extract_name, "sparse_linear", "exact_logistic" if hidden else "logistic"} <= names:
-            return None
-        # An ensemble holds the same bag of words beside a CNN; its linear part alone scores
-        # nonsense, so the whole model must be made of nothing else.
-        if not names <= (_SENTENCE_PARTS if by_sentence else _HIDDEN_PARTS if hidden else _BOW_PARTS):
-            return None
-        extract = next(layer for layer in model.walk() if layer.name == extract_name)
-        from spacy.attrs import ORTH
-
-        if not by_sentence and (extract.attrs.get("ngram_size") != 1 or extract.attrs.get("attr") != ORTH):
-            return None
-        n_labels = len(textcat.labels)
-        if not hidden:
-            sparse = next(layer for layer in model.walk() if layer.name == "sparse_linear")
-            return cls(textcat.labels, [sparse]) if _usable(sparse, n_labels) else None
-        dense = model.get_ref("output_layer")
-        deep = model.get_ref("hidden_layer")
-        wide = model.get_ref("wide_layer") if model.has_ref("wide_layer") else None
-        sentence = model.get_ref("sentence_layer") if by_sentence else None
-        if (not _usable(deep, dense.get_dim("nI")) or dense.get_dim("nO") != n_labels
-                or (wide is not None and not _usable(wide, n_labels))
-                or (sentence is not None and not _usable(sentence, n_labels))):
-            return None
-        output = (np.asarray(dense.get_param("W"), dtype=np.float32), np.asarray(dense.get_param("b"), dtype=np.float32))
-        smooth = "sentence_logsumexp" in names
-        if wide is None:
-            return cls(textcat.labels, [deep], output, sentence=sentence, smooth=smooth)
-        return cls(textcat.labels, [wide, deep], output, n_labels, sentence, smooth)
+        return cls.stacked([textcat])
 
     def scores(self, words: Sequence[str], sentences: Sequence[Sequence[int]] = ()) -> dict[str, float]:
         """Label -> score for a mail given as its features (spaCy scores an empty mail 0 everywhere).
@@ -148,14 +186,14 @@ class BowScorer:
         return dict(zip(self.labels, _logistic(self.log_odds(_ids(words), sentences)).tolist()))
 
     def log_odds(self, ids: np.ndarray, sentences: Sequence[Sequence[int]] = ()) -> np.ndarray:
-        """Each label's sum before the logistic, for a mail's features given as string ids.
-
-        The sums are thinc's own (``predict`` of each sparse layer: the hashing and the
-        adding in C). Looking the rows up here instead, with a cache of the words seen, ran
-        slower and held 8 MB more (see classifiers/README.md).
-        """
-        block = (ids, np.ones(len(ids), dtype=np.float32), np.array([len(ids)], dtype=np.int32))
-        sums = [layer.predict(block)[0] for layer in self.layers]
+        """Each label's sum before the logistic, for a mail's features given as string ids."""
+        hashes = feature_hashes(ids)
+        rows: dict[int, np.ndarray] = {}  # the mail's rows in tables of each length (wide and sentence share one)
+        sums = []
+        for table in self.tables:
+            if table.length not in rows:
+                rows[table.length] = table.mail_rows(hashes)
+            sums.append(table.sums(rows[table.length]))
         totals = np.concatenate(sums) if len(sums) > 1 else sums[0]
         n = self.members
         if self.output is not None:
@@ -172,36 +210,105 @@ class BowScorer:
         elif n > 1:
             totals = totals.reshape(n, -1).mean(axis=0)
         if self.sentence is not None and sentences:
-            flat = ids[[i for sentence in sentences for i in sentence]]
-            lengths = np.fromiter(map(len, sentences), dtype=np.int32, count=len(sentences))
-            by_sentence = self.sentence.predict((flat, np.ones(len(flat), dtype=np.float32), lengths))
-            if n > 1:
-                # (sentences, members * labels) -> (members, sentences, labels): each member's best.
-                by_sentence = by_sentence.reshape(len(sentences), n, -1).transpose(1, 0, 2)
-                best = [logsumexp_rows(rows) if self.smooth else rows.max(axis=0) for rows in by_sentence]
-                totals = totals + np.mean(best, axis=0)
-            else:
-                totals = totals + (logsumexp_rows(by_sentence) if self.smooth else by_sentence.max(axis=0))
+            table = self.sentence
+            if table.length not in rows:
+                rows[table.length] = table.mail_rows(hashes)
+            by_sentence = table.sentence_sums(rows[table.length], sentences)
+            # Column by column: the members' labels side by side are pooled as each member's alone.
+            best = logsumexp_rows(by_sentence) if self.smooth else by_sentence.max(axis=0)
+            totals = totals + (best.reshape(n, -1).mean(axis=0) if n > 1 else best)
         return totals
 
 
-def _stack(layers: Sequence[Model]) -> Model:  # type: ignore[type-arg]
-    """One SparseLinear.v2 layer whose sums are those of layers (same width and rows) side by side.
+# MurmurHash3_x86_32's constants, as numpy scalars so that the arithmetic stays in 32 bits.
+_C1, _C2, _M, _N = (np.uint32(x) for x in (0xCC9E2D51, 0x1B873593, 5, 0xE6546B64))
+_F1, _F2, _KEY_BYTES = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35), np.uint32(8)
+_SHIFT = {bits: np.uint32(bits) for bits in (13, 15, 16, 17, 19)}
+_SEEDS = np.array([[0], [1]], dtype=np.uint32)
 
-    The layers keep views of its weights, so the stacked layer costs no memory of its own.
-    """
-    from thinc.api import SparseLinear_v2
-    from thinc.types import Floats1d
 
-    width, length = layers[0].get_dim("nO"), layers[0].get_dim("length")
-    stacked = SparseLinear_v2(nO=width * len(layers), length=length)
-    weights = cast(Floats1d, np.concatenate([layer.get_param("W") for layer in layers]))
-    stacked.set_param("W", weights)
-    stacked.set_param("b", cast(Floats1d, np.concatenate([layer.get_param("b") for layer in layers])))
-    size = width * length
-    for k, layer in enumerate(layers):
-        layer.set_param("W", weights[k * size:(k + 1) * size])
-    return stacked
+def feature_hashes(ids: np.ndarray) -> np.ndarray:
+    """(2, n): thinc's two hashes of each of n string ids (``MurmurHash3_x86_32`` of the 64-bit
+    id with seeds 0 and 1), for all of them at once; in place where it can, since on a mail's
+    hundred features each numpy call costs more than its arithmetic."""
+    s = _SHIFT
+    k = np.ascontiguousarray(ids, dtype=np.uint64).view(np.uint32).reshape(len(ids), 2).T * _C1  # low, high halves
+    t = k >> s[17]
+    k <<= s[15]
+    k |= t
+    k *= _C2
+    h = k[0] ^ _SEEDS
+    for block in (k[1], None):
+        t = h >> s[19]
+        h <<= s[13]
+        h |= t
+        h *= _M
+        h += _N
+        if block is not None:
+            h ^= block
+    h ^= _KEY_BYTES
+    h ^= h >> s[16]
+    h *= _F1
+    h ^= h >> s[13]
+    h *= _F2
+    h ^= h >> s[16]
+    return h
+
+
+@dataclass(frozen=True)
+class _Network:
+    """The parts of one trained bag-of-words network that the scorer reads."""
+
+    labels: tuple[str, ...]
+    layers: tuple[Model, ...]  # type: ignore[type-arg]  # sparse layers summed over the mail, side by side
+    output: tuple[np.ndarray, np.ndarray] | None
+    direct: int
+    sentence: Model | None  # type: ignore[type-arg]
+    smooth: bool
+
+    @property
+    def shape(self) -> tuple[object, ...]:
+        """What must agree for networks to be stacked."""
+        return (tuple((layer.get_dim("nO"), layer.get_dim("length")) for layer in self.layers), self.direct,
+                self.output is None, self.sentence is None, self.smooth, self.labels)
+
+    @classmethod
+    def of(cls, textcat) -> _Network | None:  # type: ignore[no-untyped-def]
+        """textcat's network, or None if it is not a unigram bag of words with a logistic."""
+        model = textcat.model
+        hidden = model.has_ref("hidden_layer")
+        by_sentence = model.has_ref("sentence_layer")
+        names = {part for layer in model.walk() for part in _LAYER_PART.findall(layer.name)}
+        extract_name = "extract_blocks" if by_sentence else "extract_ngrams"
+        if not {extract_name, "sparse_linear", "exact_logistic" if hidden else "logistic"} <= names:
+            return None
+        # An ensemble holds the same bag of words beside a CNN; its linear part alone scores
+        # nonsense, so the whole model must be made of nothing else.
+        if not names <= (_SENTENCE_PARTS if by_sentence else _HIDDEN_PARTS if hidden else _BOW_PARTS):
+            return None
+        extract = next(layer for layer in model.walk() if layer.name == extract_name)
+        from spacy.attrs import ORTH
+
+        if not by_sentence and (extract.attrs.get("ngram_size") != 1 or extract.attrs.get("attr") != ORTH):
+            return None
+        labels = tuple(textcat.labels)
+        n_labels = len(labels)
+        if not hidden:
+            sparse = next(layer for layer in model.walk() if layer.name == "sparse_linear")
+            return cls(labels, (sparse,), None, 0, None, False) if _usable(sparse, n_labels) else None
+        dense = model.get_ref("output_layer")
+        deep = model.get_ref("hidden_layer")
+        wide = model.get_ref("wide_layer") if model.has_ref("wide_layer") else None
+        sentence = model.get_ref("sentence_layer") if by_sentence else None
+        if (not _usable(deep, dense.get_dim("nI")) or dense.get_dim("nO") != n_labels
+                or (wide is not None and not _usable(wide, n_labels))
+                or (sentence is not None and not _usable(sentence, n_labels))):
+            return None
+        output = (np.asarray(dense.get_param("W"), dtype=np.float32), np.asarray(dense.get_param("b"), dtype=np.float32))
+        smooth = "sentence_logsumexp" in names
+        if wide is None:
+            return cls(labels, (deep,), output, 0, sentence, smooth)
+        return cls(labels, (wide, deep), output, n_labels, sentence, smooth)
 
 
 def _ids(words: Sequence[str]) -> np.ndarray:

@@ -124,20 +124,32 @@ class Classification:
 class Model:
     """A loaded spaCy text categoriser with its rules and decision thresholds."""
 
-    def __init__(self, nlp, decision: Decision, meta: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-        """Wrap a loaded pipeline; build the rules over its vocabulary."""
+    def __init__(self, nlp, decision: Decision, meta: dict[str, Any], *, lean: bool = False) -> None:  # type: ignore[no-untyped-def]
+        """Wrap a loaded pipeline; build the rules over its vocabulary.
+
+        lean: the fast scorer takes the networks' weights out of the pipeline and its text
+        categorisers are removed (they would hold the same weights again, 19 MB, and are never
+        run when the scorer applies); for a model loaded to classify, not one still to be saved.
+        """
         self.nlp = nlp
         self.decision = decision
         self.meta = meta
         self.rules = RuleSet(nlp.vocab, self.make_doc)
         # One text categoriser, or several fitted from different seeds whose log-odds are averaged
         # (the `members` training setting): textcat_multilabel, textcat_multilabel_1...
-        self.textcats = tuple(nlp.get_pipe(name) for name in nlp.pipe_names
-                              if name == TEXTCAT or name.startswith(TEXTCAT + "_"))
+        names = [name for name in nlp.pipe_names if name == TEXTCAT or name.startswith(TEXTCAT + "_")]
+        self.textcats = tuple(nlp.get_pipe(name) for name in names)
         if not self.textcats:
             raise ClassifierError("the classifier model has no text categoriser: rebuild it with 'mailbot classifier train'")
-        self.textcat = self.textcats[0]
-        self.bow = BowScorer.stacked(self.textcats)
+        missing = set(MODEL_LABELS) - set.intersection(*(set(textcat.labels) for textcat in self.textcats))
+        if missing:
+            raise ClassifierError(
+                f"the classifier model lacks the labels {sorted(missing)}: "
+                "rebuild it with 'mailbot classifier train'"
+            )
+        # mailbot.HiddenBOW.v1 with sentences = true also scores each sentence on its own.
+        self.reads_sentences = self.textcats[0].model.has_ref("sentence_layer")
+        self.bow = BowScorer.stacked(self.textcats, release=lean)
         if self.bow is None and len(self.textcats) > 1:
             # spaCy reports float32 scores, which cannot say how sure a member is beyond log-odds
             # of about 17, so their mean could not be taken from them faithfully.
@@ -146,14 +158,10 @@ class Model:
                 "(mailbot.HiddenBOW.v1 or spacy.TextCatBOW.v3): set members = 1 in [mailbot.training] "
                 "for another architecture"
             )
-        # mailbot.HiddenBOW.v1 with sentences = true also scores each sentence on its own.
-        self.reads_sentences = self.textcat.model.has_ref("sentence_layer")
-        missing = set(MODEL_LABELS) - set.intersection(*(set(textcat.labels) for textcat in self.textcats))
-        if missing:
-            raise ClassifierError(
-                f"the classifier model lacks the labels {sorted(missing)}: "
-                "rebuild it with 'mailbot classifier train'"
-            )
+        if lean and self.bow is not None:
+            for name in names:
+                nlp.remove_pipe(name)
+            self.textcats = ()
 
     def make_doc(self, text: str) -> Doc:
         """A spaCy Doc of text split by :func:`tokens` (what training uses)."""
@@ -174,7 +182,7 @@ class Model:
         """
         if self.bow is not None:
             return self.bow.scores(feats, sentences)
-        doc = self.textcat(Doc(self.nlp.vocab, words=model_words(feats, sentences)))
+        doc = self.textcats[0](Doc(self.nlp.vocab, words=model_words(feats, sentences)))
         return {label: float(score) for label, score in doc.cats.items()}
 
     def classify(self, subject: str, text: str) -> Classification:
@@ -272,7 +280,7 @@ def load_model(path: Path | None = None) -> Model:
         raise ClassifierError(
             f"the classifier model at {where} cannot be read ({exc}): rebuild it with 'mailbot classifier train'"
         ) from exc
-    model = Model(nlp, Decision(**meta.get("decision", {})), meta)
+    model = Model(nlp, Decision(**meta.get("decision", {})), meta, lean=True)
     _release_freed_memory()
     return model
 
