@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import cast
 
 import numpy as np
@@ -105,8 +106,8 @@ class HashedTable:
         in the mail's (none empty). numpy adds each sentence's rows in its own order here, not
         one by one: the sums agree with thinc's to float32 rounding, not to the bit.
         """
-        flat = np.fromiter((i for sentence in sentences for i in sentence), dtype=np.intp)
         lengths = np.fromiter(map(len, sentences), dtype=np.intp, count=len(sentences))
+        flat = np.fromiter(chain.from_iterable(sentences), dtype=np.intp, count=int(lengths.sum()))
         picked = np.empty(2 * len(flat), dtype=np.intp)
         picked[0::2] = 2 * flat + 1
         picked[1::2] = picked[0::2] + 1
@@ -206,9 +207,9 @@ class BowScorer:
             elif n == 1:
                 totals = hidden + totals[:self.direct]
             else:
-                totals = hidden + totals[:self.direct].reshape(n, -1).mean(axis=0)
+                totals = hidden + _mean(totals[:self.direct], n)
         elif n > 1:
-            totals = totals.reshape(n, -1).mean(axis=0)
+            totals = _mean(totals, n)
         if self.sentence is not None and sentences:
             table = self.sentence
             if table.length not in rows:
@@ -216,7 +217,7 @@ class BowScorer:
             by_sentence = table.sentence_sums(rows[table.length], sentences)
             # Column by column: the members' labels side by side are pooled as each member's alone.
             best = logsumexp_rows(by_sentence) if self.smooth else by_sentence.max(axis=0)
-            totals = totals + (best.reshape(n, -1).mean(axis=0) if n > 1 else best)
+            totals = totals + (_mean(best, n) if n > 1 else best)
         return totals
 
 
@@ -314,6 +315,11 @@ class _Network:
 def _ids(words: Sequence[str]) -> np.ndarray:
     """The string ids of features, as thinc's sparse layers read them."""
     return np.fromiter(map(get_string_id, words), dtype=np.uint64, count=len(words))
+
+
+def _mean(values: np.ndarray, n: int) -> np.ndarray:
+    """The mean of n equal parts of values, laid end to end (what ndarray.mean computes, without its overhead)."""
+    return values.reshape(n, -1).sum(axis=0) / np.float32(n)
 
 
 def _logistic(totals: np.ndarray) -> np.ndarray:
