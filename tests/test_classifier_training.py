@@ -358,13 +358,45 @@ def test_splice_copies_never_move_quoted_history_into_a_copy() -> None:
         assert "send me all my data" not in copy.text
 
 
+def test_union_copies_splice_another_request_in_and_join_the_labels() -> None:
+    """A copy carries a request of another source and language-mate spliced in, with both mails' labels."""
+    erasure = _example(1, "Hi,\n\nPlease delete my account and all my data, I no longer use it.\n\nThanks,\nAnn",
+                       ("erasure",))
+    access = _example(2, "Hello,\n\nPlease send me a copy of all the personal data you hold about me.\n\n"
+                         "And tell me who you shared it with.\n\nBest,\nBo", ("access",))
+    reminder = _example(3, "I asked for my data on 3 May and have heard nothing since. Please reply now.",
+                        ("access", "follow_up"))
+    ordinary = _example(4, "Hello,\n\nOrder 1042 arrived cracked, can you reprint it please?\n\nBest,\nCy", ("none",))
+    german = corpus.Example("t/5", "t/5", "de", "Daten", "Bitte löschen Sie mein Konto und alle meine Daten sofort.", ("erasure",))
+    examples = [erasure, access, reminder, ordinary, german]
+
+    copies = training.union_copies(examples, 1, seed=3)
+
+    assert copies == training.union_copies(examples, 1, seed=3)  # seeded
+    by_id = {c.id.split("~")[0]: c for c in copies}
+    assert by_id["t/1"].labels == ("access", "erasure")  # in the labels' order
+    assert "send me a copy of all the personal data" in by_id["t/1"].text
+    assert "Best,\nBo" not in by_id["t/1"].text  # the donor's sign-off stays behind
+    assert "Please delete my account" in by_id["t/1"].text and by_id["t/1"].source == erasure.source
+    assert by_id["t/4"].labels in {("access",), ("erasure",)}  # an ordinary mail takes the donor's labels
+    assert "Order 1042 arrived cracked" in by_id["t/4"].text
+    assert by_id["t/3"].labels == ("access", "erasure", "follow_up")  # a reminder takes a donor...
+    for copy in copies:
+        assert copy.id.startswith("t/3~") or "heard nothing since" not in copy.text  # ...but is never one
+        assert "Bitte löschen" not in copy.text or copy.lang == "de"  # donors share the language
+    assert "t/5" not in by_id  # no other German request to take from
+
+
 def test_augment_adds_typo_and_splice_copies_as_configured() -> None:
     """augment() returns the examples first, then the copies the settings ask for."""
-    examples = [_example(1, "Please delete my data.\n\nThanks", ("erasure",)), _example(2, "Where is my order?", ("none",))]
-    settings = training.TrainingSettings(typo_copies=1, splice_copies=2)
+    examples = [_example(1, "Please delete my data, all of it, and close my account for good.\n\nThanks", ("erasure",)),
+                _example(2, "Where is my order?", ("none",))]
+    settings = training.TrainingSettings(typo_copies=1, splice_copies=2, union_copies=1)
     augmented = training.augment(examples, settings)
     assert augmented[:2] == examples
     assert sum("~typo" in e.id for e in augmented) == 2 and sum("~splice" in e.id for e in augmented) == 4
+    # The only request cannot take from itself; the ordinary mail takes it.
+    assert [e.id for e in augmented if "~union" in e.id] == ["t/2~union0"]
     assert training.augment(examples, training.TrainingSettings(typo_copies=0, splice_copies=0)) == examples
 
 

@@ -87,6 +87,7 @@ class TrainingSettings:
     validation_fraction: float = 0.15
     typo_copies: int = 1
     splice_copies: int = 0
+    union_copies: int = 0
     tune_thresholds: bool = True
     # Text categorisers fitted from seeds seed, seed + 1...; the model averages their log-odds.
     members: int = 1
@@ -435,11 +436,13 @@ _TYPO_SKIP = frozenset(["gdpr", "dsgvo", "rgpd", "avg", "art", "article"])
 
 
 def augment(examples: Sequence[Example], settings: TrainingSettings) -> list[Example]:
-    """The examples plus their seeded typo copies and splice copies (see :func:`typo_copies`, :func:`splice_copies`)."""
+    """The examples plus their seeded typo, splice and union copies (:func:`typo_copies`,
+    :func:`splice_copies`, :func:`union_copies`)."""
     return [
         *examples,
         *typo_copies(examples, settings.typo_copies, settings.seed),
         *splice_copies(examples, settings.splice_copies, settings.seed),
+        *union_copies(examples, settings.union_copies, settings.seed),
     ]
 
 
@@ -491,6 +494,54 @@ def splice_copies(examples: Sequence[Example], copies: int, seed: int) -> list[E
             else:
                 spliced = body[:-1] + inner + body[-1:]
             out.append(Example(f"{e.id}~splice{n}", e.source, e.lang, e.subject, "\n\n".join(spliced), e.labels))
+    return out
+
+
+def union_copies(examples: Sequence[Example], copies: int, seed: int) -> list[Example]:
+    """Copies of the hand-written examples with the paragraphs of another mail's request spliced in, labels joined.
+
+    A mail that asks for a second right, or complains, in one side paragraph ("...and while
+    you're at it, tell me what else you hold") was most often given a subset of its labels:
+    the hand-written mail seldom carries two rights, and a bag of words learns that a mail about
+    one right is about that right alone. The donor is a request of the same language, from
+    another source, that is not a reminder (a reminder spliced into a new mail would not be
+    one) and brings a label the mail lacks; its inner paragraphs (without greeting and sign-off,
+    where it has three or more) go before, inside or after the mail, and the copy carries the
+    mail's labels and the donor's (an ordinary mail's copy the donor's alone). The copy keeps
+    its example's source, so it stays in its split.
+    """
+    rng = random.Random(seed + 2)
+    donors: dict[str, list[tuple[Example, list[str]]]] = {}
+    for e in examples:
+        if e.source.startswith("datenanfragen/") or NONE in e.labels or FOLLOW_UP in e.labels:
+            continue
+        body = _paragraphs(e.text)
+        inner = body[1:-1] if len(body) >= 3 else body
+        if sum(map(len, inner)) >= 60:  # a paragraph short enough to be "Hi," alone carries no right
+            donors.setdefault(e.lang, []).append((e, inner))
+    order = {label: i for i, label in enumerate((*RIGHTS, FOLLOW_UP, NONE))}
+    out: list[Example] = []
+    for e in examples:
+        pool = donors.get(e.lang)
+        if e.source.startswith("datenanfragen/") or not pool:
+            continue
+        for n in range(copies):
+            drawn = [rng.choice(pool) for _ in range(5)]
+            fitting = [(d, inner) for d, inner in drawn if d.source != e.source and not set(d.labels) <= set(e.labels)]
+            if not fitting:
+                continue
+            donor, inner = fitting[0]
+            body = _paragraphs(e.text)
+            where = rng.random()
+            if len(body) < 2 or where < 0.3:
+                spliced = body + inner if where < 0.15 or (len(body) < 2 and where >= 0.3) else inner + body
+            elif where < 0.65:
+                spliced = body[:1] + inner + body[1:]
+            else:
+                spliced = body[:-1] + inner + body[-1:]
+            own = () if NONE in e.labels else e.labels
+            labels = tuple(sorted(set(own) | set(donor.labels), key=order.__getitem__))
+            out.append(Example(f"{e.id}~union{n}", e.source, e.lang, e.subject, "\n\n".join(spliced), labels))
     return out
 
 
