@@ -255,8 +255,13 @@ def test_members_are_fitted_alone_and_the_model_averages_their_log_odds() -> Non
     one, _ = training.fit(examples[:150], cfg, dataclasses.replace(settings, epochs=2, members=1),
                           log=lambda *_: None)
     two, _ = training.fit(examples[:150], cfg, dataclasses.replace(settings, epochs=2, members=2),
-                          log=lambda *_: None)
+                          log=lambda *_: None, parallel=True)
     assert two.pipe_names == ["textcat_multilabel", "textcat_multilabel_1"]
+    # Fitted side by side in forked processes or one after the other: the same to the bit.
+    one_by_one, _ = training.fit(examples[:150], cfg, dataclasses.replace(settings, epochs=2, members=2),
+                                 log=lambda *_: None, parallel=False)
+    for name in two.pipe_names:
+        assert two.get_pipe(name).model.to_bytes() == one_by_one.get_pipe(name).model.to_bytes(), name
     assert two.get_pipe("textcat_multilabel").model.to_bytes() == one.get_pipe("textcat_multilabel").model.to_bytes()
     wide = [two.get_pipe(name).model.get_ref("wide_layer").get_param("W") for name in two.pipe_names]
     assert not np.allclose(wide[0], wide[1])
