@@ -16,7 +16,7 @@ thinc keeps a sparse layer's weights label by label: a feature's weights for 64 
 64 rows apart, and summing them read one cache line per output, most of them from main memory
 (the tables are 3 to 8 MB). :class:`HashedTable` keeps them feature by feature, so a feature's
 row is a few neighbouring cache lines, and hashes every feature of a mail at once
-(:func:`feature_slots`); the sums are added in thinc's order, so they are the same to the bit.
+(:func:`feature_hashes`); the sums are added in thinc's order, so they are the same to the bit.
 
 A model of several members (networks fitted from different seeds, see ``training.fit``) is
 scored as one: :meth:`BowScorer.stacked` lays their tables side by side and averages their
