@@ -26,6 +26,7 @@ log-odds.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -226,6 +227,7 @@ _C1, _C2, _M, _N = (np.uint32(x) for x in (0xCC9E2D51, 0x1B873593, 5, 0xE6546B64
 _F1, _F2, _KEY_BYTES = np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35), np.uint32(8)
 _SHIFT = {bits: np.uint32(bits) for bits in (13, 15, 16, 17, 19)}
 _SEEDS = np.array([[0], [1]], dtype=np.uint32)
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 def feature_hashes(ids: np.ndarray) -> np.ndarray:
@@ -233,7 +235,8 @@ def feature_hashes(ids: np.ndarray) -> np.ndarray:
     id with seeds 0 and 1), for all of them at once; in place where it can, since on a mail's
     hundred features each numpy call costs more than its arithmetic."""
     s = _SHIFT
-    k = np.ascontiguousarray(ids, dtype=np.uint64).view(np.uint32).reshape(len(ids), 2).T * _C1  # low, high halves
+    halves = np.ascontiguousarray(ids, dtype=np.uint64).view(np.uint32).reshape(len(ids), 2).T
+    k = (halves if _LITTLE_ENDIAN else halves[::-1]) * _C1  # each id's low 32 bits, then its high 32
     t = k >> s[17]
     k <<= s[15]
     k |= t
