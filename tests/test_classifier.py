@@ -636,6 +636,33 @@ def test_features_come_by_sentence_too() -> None:
     assert SENTENCE_MARK not in feats
 
 
+def test_feature_blocks_built_from_string_ids_equal_those_read_off_a_doc() -> None:
+    """Training's FeatureBlocks (hashed once) hold what extract_blocks reads off the mail's Doc."""
+    import numpy as np
+    from spacy.strings import get_string_id
+    from spacy.tokens import Doc
+    from spacy.vocab import Vocab
+
+    from mailbot.classifier.architecture import FeatureBlocks, extract_blocks
+    from mailbot.classifier.normalisation import features_by_sentence, model_words
+
+    texts = ["Thanks for the print\nPlease delete my account. Is that ok?\n\n...\nAnd stop the newsletter!",
+             "Bitte löschen Sie meine Daten.", "?", ""]
+    docs, blocks = [], []
+    for text in texts:
+        _, feats, sentences = features_by_sentence(normalise("", text))
+        docs.append(Doc(Vocab(), words=model_words(feats, sentences)))
+        blocks.append(FeatureBlocks.of(np.fromiter(map(get_string_id, feats), dtype=np.uint64, count=len(feats)), sentences))
+    assert [len(b) for b in blocks] == [len(d) for d in docs] and len(blocks[-1]) == 0
+    assert len(blocks[0].sentence_lengths) == 5  # "..." is a sentence of its own
+    from_docs, _ = extract_blocks()(docs, is_train=False)
+    from_blocks, _ = extract_blocks()(blocks, is_train=False)
+    (mail_a, sents_a, per_doc_a), (mail_b, sents_b, per_doc_b) = from_docs, from_blocks
+    for a, b in [*zip(mail_a, mail_b), *zip(sents_a, sents_b), (per_doc_a, per_doc_b)]:
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert per_doc_a.tolist() == [5, 1, 1, 0]
+
+
 def test_best_sentence_layer_takes_each_labels_highest_sentence_and_learns_only_from_it() -> None:
     """sentence_max: per Doc and label the highest sentence score (0 for a Doc without sentences);
     the gradient goes to that sentence alone."""

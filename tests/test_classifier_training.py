@@ -65,6 +65,29 @@ def test_training_rounds_alike_whatever_the_processor_offers() -> None:
     assert native[0] == plain[0]
 
 
+def test_adam_flushes_moments_too_small_for_a_normal_float_to_zero() -> None:
+    """Moments of weights no batch touches shrink into subnormal numbers; ExactAdam zeroes them."""
+    import numpy
+
+    from mailbot.classifier.architecture import FLUSH_EVERY, ExactAdam, flush_subnormal
+
+    values = numpy.array([1e-40, -1e-40, 1e-30, 0.0, -2e-38, 1.0], dtype=numpy.float32)
+    flush_subnormal(values)
+    assert values.tolist() == pytest.approx([0.0, 0.0, 1e-30, 0.0, -2e-38, 1.0], rel=1e-6)
+
+    adam = ExactAdam(0.001)
+    weights = numpy.zeros(4, dtype=numpy.float32)
+    gradient = numpy.array([1e-19, 0.5, 0.0, 0.0], dtype=numpy.float32)
+    # (1e-19)^2 * (1 - beta2) lies below float32's smallest normal number in the second moment.
+    for step in range(1, 2 * FLUSH_EVERY + 1):
+        weights, gradient = adam((0, "W"), weights, gradient)
+        m2 = adam.mom2[(0, "W")]
+        if step == 1:
+            assert 0 < m2[0] < numpy.finfo(numpy.float32).tiny  # subnormal until the next flush
+        assert (step % FLUSH_EVERY != 0) or not numpy.any((m2 != 0) & (numpy.abs(m2) < numpy.finfo(numpy.float32).tiny))
+    assert adam.mom2[(0, "W")][1] > 0 and adam.mom1[(0, "W")][1] > 0  # normal moments stay
+
+
 def test_committed_model_records_its_data() -> None:
     """The model names the data it was built from; edited data without retraining is caught."""
     meta = json.loads((DEFAULT_MODEL_DIR / "mailbot.json").read_text())

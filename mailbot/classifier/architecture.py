@@ -28,6 +28,8 @@ to float32 hides a last-bit difference of float64 ``exp`` but for about one valu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -108,7 +110,7 @@ SENTENCE_MARK_ID = get_string_id(SENTENCE_MARK)
 
 
 def extract_blocks() -> Model[list[Doc], Any]:
-    """Docs -> (the mail's features as ``extract_ngrams(1, ORTH)`` gives them, its sentences').
+    """Docs (or their :class:`FeatureBlocks`) -> (the mail's features as ``extract_ngrams(1, ORTH)`` gives them, its sentences').
 
     The sentences come as one (keys, counts, lengths) triple with a row per sentence, and the
     number of sentences of each Doc.
@@ -122,34 +124,62 @@ def _unique_counts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keys.astype(np.uint64), counts.astype(np.float32)
 
 
-def _extract_blocks_forward(model: Model[list[Doc], Any], docs: list[Doc], is_train: bool) -> tuple[Any, Any]:
-    """Split each Doc at its sentence marks; the part before the first mark is the mail's bag."""
-    mail_keys, mail_vals, mail_lengths = [], [], []
-    sent_keys, sent_vals, sent_lengths, per_doc = [], [], [], []
-    for doc in docs:
+@dataclass(frozen=True)
+class FeatureBlocks:
+    """What :func:`extract_blocks` reads of one mail's Doc, worked out once.
+
+    Training reads every mail once per pass and member; building a Doc (and spaCy's Example,
+    which lists the Doc's words twice) for each cost as much as two passes, and splitting it at
+    its sentence marks again each pass a third of a pass.
+    """
+
+    mail_keys: np.ndarray  # the mail's distinct feature ids, sorted (uint64)
+    mail_counts: np.ndarray  # how often each comes (float32)
+    sentence_keys: np.ndarray  # each sentence's distinct ids, sorted, one sentence after the other
+    sentence_counts: np.ndarray
+    sentence_lengths: np.ndarray  # distinct ids per sentence (int32); sentences without features left out
+    words: int  # the length of the Doc these stand for
+
+    @classmethod
+    def of(cls, ids: np.ndarray, sentences: Sequence[Sequence[int]] = ()) -> FeatureBlocks:
+        """The blocks of a mail whose features have the string ids ids (uint64); sentences: their positions."""
+        words = len(ids) + sum(1 + len(s) for s in sentences)  # model_words: each sentence after a mark
+        return cls._of(ids, [ids[np.asarray(s, dtype=np.intp)] for s in sentences if len(s)], words)
+
+    @classmethod
+    def of_doc(cls, doc: Doc) -> FeatureBlocks:
+        """The blocks of a Doc of :func:`mailbot.classifier.normalisation.model_words`."""
         ids = doc.to_array(ORTH).astype(np.uint64)
-        marks = np.flatnonzero(ids == SENTENCE_MARK_ID)
-        blocks = np.split(ids, marks)
-        keys, vals = _unique_counts(blocks[0])
-        mail_keys.append(keys)
-        mail_vals.append(vals)
-        mail_lengths.append(len(keys))
-        n = 0
-        for block in blocks[1:]:
-            if len(block) > 1:  # the mark, then the sentence's features
-                keys, vals = _unique_counts(block[1:])
-                sent_keys.append(keys)
-                sent_vals.append(vals)
-                sent_lengths.append(len(keys))
-                n += 1
-        per_doc.append(n)
+        blocks = np.split(ids, np.flatnonzero(ids == SENTENCE_MARK_ID))
+        # each later block is the mark, then the sentence's features
+        return cls._of(blocks[0], [block[1:] for block in blocks[1:] if len(block) > 1], len(doc))
 
-    def join(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+    @classmethod
+    def _of(cls, mail: np.ndarray, sentences: list[np.ndarray], words: int) -> FeatureBlocks:
+        keys, counts = _unique_counts(mail)
+        parts = [_unique_counts(sentence) for sentence in sentences]
+        return cls(keys, counts, _join([k for k, _ in parts], np.uint64), _join([c for _, c in parts], np.float32),
+                   np.asarray([len(k) for k, _ in parts], dtype=np.int32), words)
 
-    mail = (join(mail_keys, np.uint64), join(mail_vals, np.float32), np.asarray(mail_lengths, dtype=np.int32))
-    sents = (join(sent_keys, np.uint64), join(sent_vals, np.float32), np.asarray(sent_lengths, dtype=np.int32))
-    return (mail, sents, np.asarray(per_doc, dtype=np.intp)), lambda _: []
+    def __len__(self) -> int:
+        """The Doc's length (spaCy skips a batch whose Docs are all empty)."""
+        return self.words
+
+
+def _join(parts: Sequence[np.ndarray], dtype: Any) -> np.ndarray:
+    """parts end to end as dtype (empty where there are none)."""
+    return np.concatenate(parts).astype(dtype) if len(parts) else np.zeros(0, dtype=dtype)
+
+
+def _extract_blocks_forward(model: Model[list[Doc], Any], docs: list[Any], is_train: bool) -> tuple[Any, Any]:
+    """Split each Doc at its sentence marks; the part before the first mark is the mail's bag."""
+    blocks = [doc if isinstance(doc, FeatureBlocks) else FeatureBlocks.of_doc(doc) for doc in docs]
+    mail = (_join([b.mail_keys for b in blocks], np.uint64), _join([b.mail_counts for b in blocks], np.float32),
+            np.asarray([len(b.mail_keys) for b in blocks], dtype=np.int32))
+    sents = (_join([b.sentence_keys for b in blocks], np.uint64), _join([b.sentence_counts for b in blocks], np.float32),
+             _join([b.sentence_lengths for b in blocks], np.int32))
+    per_doc = np.asarray([len(b.sentence_lengths) for b in blocks], dtype=np.intp)
+    return (mail, sents, per_doc), lambda _: []
 
 
 def mail_and_sentences(mail: Model[Any, Floats2d], sentences: Model[Any, Floats2d]) -> Model[Any, Floats2d]:
@@ -364,4 +394,21 @@ class ExactAdam(Optimizer):
             if norm >= self.clip_norm:
                 gradient *= np.float32(self.clip_norm / norm)
         stepped = super().__call__(key, cast(Any, weights), cast(Any, gradient), lr_scale=lr_scale)
+        if self.nr_update[key] % FLUSH_EVERY == 0:
+            for moments in (self.mom1, self.mom2):
+                flush_subnormal(cast(np.ndarray, moments[key]))
         return cast(tuple[np.ndarray, np.ndarray], stepped)
+
+
+# A weight whose feature no batch brings for a while has its moments shrink by beta1 (0.9) and
+# beta2 (0.999) each step until they fall below float32's smallest normal number; the processor
+# then computes with them in microcode, a hundred times slower. Flushing such moments to zero
+# every so many steps keeps Adam's step fast; what they would add to a weight (about 1e-30 of
+# the learning rate) is far below a float32 weight's last bit.
+FLUSH_EVERY = 32
+_SMALLEST_NORMAL = np.finfo(np.float32).tiny
+
+
+def flush_subnormal(values: np.ndarray) -> None:
+    """Set values too small for a normal float32 (subnormal numbers) to zero, in place."""
+    values[np.abs(values) < _SMALLEST_NORMAL] = 0.0

@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "train", help="rebuild classifiers/model from the data and config (seeded, deterministic)",
         description="Train the model; the same data and config give the same model. With the shipped "
                     "config it fits two networks (members = 2), ten passes each over the examples and "
-                    "their typo, splice and union copies: five to seven minutes where two cores let it "
-                    "fit them side by side (in forked processes), about twelve on one core; progress is "
+                    "their typo, splice and union copies: about five minutes where two cores let it "
+                    "fit them side by side (in forked processes), about eight on one core; progress is "
                     "printed every five passes.",
     )
     _paths(tr)
