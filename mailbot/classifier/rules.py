@@ -353,11 +353,16 @@ class RuleSet:
                 if label:
                     hits.append(RuleHit(label, "article", m.group(0)))
         index = self._phrases
+        last = len(words) - 1
         for start, word in enumerate(words):
             candidates = index.get(word)
             if not candidates:
                 continue
+            following = words[start + 1] if start < last else None
             for seq, label in candidates:
+                # Most candidates part at their second token: looked at before slicing the rest.
+                if len(seq) > 1 and seq[1] != following:
+                    continue
                 end = start + len(seq)
                 if tuple(words[start:end]) != seq:
                     continue
