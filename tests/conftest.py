@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +28,7 @@ REBUILD_TEST = "test_committed_model_matches_what_train_produces"
 _rebuild_key = pytest.StashKey[tuple[subprocess.Popen[bytes], Path]]()
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected what is not to run
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start `mailbot classifier train` in the background if the rebuild test is to run; run that test last."""
     if not any(item.name == REBUILD_TEST for item in items):
@@ -38,6 +41,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         process = subprocess.Popen(
             [sys.executable, "-m", "mailbot", "classifier", "train", "--out", str(work / "model")],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a group of its own: stopping it stops the members it forks too
         )
     config.stash[_rebuild_key] = (process, work)
 
@@ -48,8 +52,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if started is not None:
         process, work = started
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        else:
+            try:  # the members it forked, should it have ended before them
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(work, ignore_errors=True)
 
 

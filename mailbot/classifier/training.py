@@ -230,7 +230,7 @@ def _fit_members_side_by_side(first, gold: _Gold, cfg: Any, settings: TrainingSe
             seed = settings.seed + k
             log(f"member {k + 1}/{members} (seed {seed}) in a process of its own")
             receive, send = context.Pipe(duplex=False)
-            child = context.Process(target=_fit_member_in_child, args=(send, cfg, gold, settings, seed, k, members, log),
+            child = context.Process(target=_fit_member_in_child, args=(receive, send, cfg, gold, settings, seed, k, members, log),
                                     daemon=True)
             child.start()
             send.close()
@@ -253,9 +253,12 @@ def _fit_members_side_by_side(first, gold: _Gold, cfg: Any, settings: TrainingSe
     return first, first_loss
 
 
-def _fit_member_in_child(send, cfg: Any, gold: _Gold, settings: TrainingSettings, seed: int, k: int, members: int,  # type: ignore[no-untyped-def]
-                         log) -> None:
+def _fit_member_in_child(receive, send, cfg: Any, gold: _Gold, settings: TrainingSettings, seed: int, k: int,  # type: ignore[no-untyped-def]
+                         members: int, log) -> None:
     """In a forked process: fit member k and send ("ok", its bytes) or ("error", why)."""
+    # The fork copied the parent's end of the pipe too. Held open here, it would leave a child
+    # whose parent was killed blocked for ever on sending its 9 MB; closed, the send fails.
+    receive.close()
     try:
         member = _blank_member(cfg, seed)
         _fit_member(member, gold, settings, seed, lambda line: log(f"member {k + 1}/{members}: {line}"))
