@@ -51,14 +51,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     started = config.stash.get(_rebuild_key, None)
     if started is not None:
         process, work = started
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        else:
-            try:  # the members it forked, should it have ended before them
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # the training and any member it forked
+        except ProcessLookupError:
+            pass  # all of them had ended
+        process.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
