@@ -172,7 +172,7 @@ def _join(parts: Sequence[np.ndarray], dtype: Any) -> np.ndarray:
 
 
 def _extract_blocks_forward(model: Model[list[Doc], Any], docs: list[Any], is_train: bool) -> tuple[Any, Any]:
-    """Split each Doc at its sentence marks; the part before the first mark is the mail's bag."""
+    """Each Doc split at its sentence marks (or its FeatureBlocks as given), the blocks of all joined."""
     blocks = [doc if isinstance(doc, FeatureBlocks) else FeatureBlocks.of_doc(doc) for doc in docs]
     mail = (_join([b.mail_keys for b in blocks], np.uint64), _join([b.mail_counts for b in blocks], np.float32),
             np.asarray([len(b.mail_keys) for b in blocks], dtype=np.int32))
@@ -402,7 +402,7 @@ class ExactAdam(Optimizer):
 
 # A weight whose feature no batch brings for a while has its moments shrink by beta1 (0.9) and
 # beta2 (0.999) each step until they fall below float32's smallest normal number; the processor
-# then computes with them in microcode, a hundred times slower. Flushing such moments to zero
+# then computes with them in microcode, many times slower. Flushing such moments to zero
 # every so many steps keeps Adam's step fast; what they would add to a weight (about 1e-30 of
 # the learning rate) is far below a float32 weight's last bit.
 FLUSH_EVERY = 32

@@ -213,7 +213,7 @@ def fit(  # type: ignore[no-untyped-def]
 def _fit_members_side_by_side(first, gold: _Gold, cfg: Any, settings: TrainingSettings, at_once: int, log):  # type: ignore[no-untyped-def]
     """fit's members fitted in forked processes, at_once at a time (the first in this process): (nlp, loss).
 
-    A forked child has the examples' Docs without copying them and fits its member exactly as
+    A forked child has the examples' inputs without copying them and fits its member exactly as
     this process would (each member is seeded on its own); it sends the member back as spaCy's
     bytes. Two members on two cores take about the time of one.
     """
