@@ -191,6 +191,15 @@ def test_details_numbers_categories_and_name() -> None:
     assert found.stated_name == "Jane Doe"
 
 
+def test_details_name_categories_by_whole_words_and_phrases() -> None:
+    """A category keyword counts as a whole word or phrase, never inside another word."""
+    found = extract("Please update my e-mail address and take me off the mailing list. Delete my foto's and the 3D-scan.")
+    assert found.data_categories == ("marketing", "contact_details", "address", "scans_and_photos")
+    assert extract("You addressed the parcel to my office; the newsletters2 went out.").data_categories == ()
+    assert extract("Cancellate e basta: il mio indirizzo e il telefono.").data_categories == ("contact_details", "address")
+    assert extract("mailing  list").data_categories == ()  # the phrase, as written
+
+
 def test_details_read_central_european_and_turkish_names_and_numbers() -> None:
     """Names in Latin Extended-A letters come whole; numbers are found where lower-casing changes the length."""
     signed = extract("Please delete my data.\nKind regards,\nŁukasz Wiśniewski")
@@ -549,6 +558,16 @@ def test_fast_path_declines_an_ensemble_and_spacy_scores_it() -> None:
     assert BowScorer.of(spacy.load(model_dir()).get_pipe("textcat_multilabel")) is not None
 
 
+def test_features_words_are_the_whole_mails_tokens() -> None:
+    """The words the rules read are the tokens of the whole lower-cased mail, however it is split."""
+    from mailbot.classifier.normalisation import MODEL_CHARS, features_by_sentence, tokens
+
+    for text in ["Hi.  Please delete it!\n\nThanks,\nJo", "e.g. the U.K.\u2028ok?\ty", "", "...",
+                 "Don't. " * (MODEL_CHARS // 7) + "Delete my account.\nNow"]:
+        words, _, _ = features_by_sentence(text)
+        assert words == tokens(text.lower()), text[:20]
+
+
 def test_features_count_each_word_once_and_read_the_opening() -> None:
     """The model reads each distinct word once, from the first MODEL_CHARS characters; rules read all words."""
     from mailbot.classifier.normalisation import MODEL_CHARS, features
@@ -852,6 +871,10 @@ def test_rules_leave_ordinary_lookalikes_alone(text: str) -> None:
     ("Please opt me out of all marketing.", "objection"),
     ("My address on your invoices is wrong.", "rectification"),
     ("Please forget me.", "erasure"),
+    # "Keep it but don't use it": its two halves anywhere in the mail, in either order.
+    ("Don't delete my data. But stop using it until the dispute is settled.", "restriction"),
+    ("Stop using my details for now; do not erase them though.", "restriction"),
+    ("Meine Daten bitte nicht löschen, aber auch nicht mehr nutzen.", "restriction"),
 ])
 def test_rules_still_fire_on_the_requests_they_resemble(text: str, label: str) -> None:
     from mailbot.classifier import rules
@@ -859,6 +882,16 @@ def test_rules_still_fire_on_the_requests_they_resemble(text: str, label: str) -
 
     joined = normalise("", text)
     assert label in rules.labels_of(load_model().rules.apply(features(joined)[0], joined)), text
+
+
+def test_keep_but_do_not_use_needs_both_halves() -> None:
+    """Not deleting alone, or not using alone, is no restriction rule."""
+    from mailbot.classifier import rules
+    from mailbot.classifier.normalisation import features
+
+    for text in ("Please don't delete the shared folder yet.", "Stop using the old logo on my invoices."):
+        joined = normalise("", text)
+        assert "restriction" not in rules.labels_of(load_model().rules.apply(features(joined)[0], joined)), text
 
 
 def test_access_phrase_governed_by_another_right_is_dropped() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
+from itertools import pairwise
 
 from mailbot.classifier.concepts import concept_features
 
@@ -145,6 +146,8 @@ NEGATED = "neg_"
 
 def negated(head_tokens: list[str]) -> list[str]:
     """The "neg_"-prefixed words in the scope of each negator among head_tokens."""
+    if NEGATORS.isdisjoint(head_tokens):
+        return []  # most sentences: one test in C instead of a loop over the words
     out: list[str] = []
     n = len(head_tokens)
     for i, token in enumerate(head_tokens):
@@ -164,17 +167,8 @@ PAIR = "|"
 
 def pairs(head_tokens: list[str]) -> list[str]:
     """The stem pairs of neighbouring words among head_tokens (a punctuation mark breaks a pair)."""
-    out: list[str] = []
-    previous = ""
-    for token in head_tokens:
-        if not (token[0].isalnum() or token[0] == "_"):
-            previous = ""
-            continue
-        stem = token[:STEM]
-        if previous:
-            out.append(previous + PAIR + stem)
-        previous = stem
-    return out
+    stems = [token[:STEM] if token[0].isalnum() or token[0] == "_" else "" for token in head_tokens]
+    return [a + PAIR + b for a, b in pairwise(stems) if a and b]
 
 
 def features(normalised: str) -> tuple[list[str], list[str]]:
@@ -205,12 +199,17 @@ def features_by_sentence(normalised: str) -> tuple[list[str], list[str], list[li
     rather than the features again, so that a scorer looks each feature's weights up once.
     """
     lower = normalised.lower()
-    words = _TOKEN.findall(lower)
+    whole = len(lower) <= MODEL_CHARS
+    # A token never holds white space, where the sentences are split: for a mail read whole,
+    # its words are its sentences' tokens, without tokenising it twice.
+    words: list[str] = [] if whole else _TOKEN.findall(lower)
     position: dict[str, int] = {}
     sentences: list[list[int]] = []
     for sentence in _SENTENCE_BREAK.split(lower[:MODEL_CHARS]):
         toks = _TOKEN.findall(sentence)
         if toks:
+            if whole:
+                words += toks
             found = (toks + [w[:STEM] for w in _LONG_WORD.findall(sentence)] + negated(toks) + pairs(toks)
                      + concept_features(toks))
             sentences.append([position.setdefault(feature, len(position)) for feature in dict.fromkeys(found)])
