@@ -29,7 +29,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import accumulate, chain
 from typing import cast
 
 import numpy as np
@@ -117,14 +117,15 @@ def sentence_sums(gathered: np.ndarray, sentences: Sequence[Sequence[int]]) -> n
     or some of their columns. Picking from these few rows rather than from the table again
     reads memory the mail's sum has just brought into the cache.
     """
-    lengths = np.fromiter(map(len, sentences), dtype=np.intp, count=len(sentences))
-    flat = np.fromiter(chain.from_iterable(sentences), dtype=np.intp, count=int(lengths.sum()))
-    picked = np.empty(2 * len(flat), dtype=np.intp)
-    picked[0::2] = 2 * flat + 1
-    picked[1::2] = picked[0::2] + 1
-    starts = np.zeros(len(lengths), dtype=np.intp)
-    np.cumsum(2 * lengths[:-1], out=starts[1:])
-    return np.add.reduceat(gathered[picked], starts, axis=0) + gathered[0]
+    # Feature k's two rows are gathered[2k + 1] and gathered[2k + 2]: as pairs, a sentence's
+    # features pick theirs in one step, in the order thinc would add them.
+    ends = list(accumulate(map(len, sentences)))
+    flat = np.fromiter(chain.from_iterable(sentences), dtype=np.intp, count=ends[-1])
+    width = gathered.shape[1]
+    picked = gathered[1:].reshape(-1, 2, width)[flat].reshape(-1, width)
+    starts = np.array([0, *ends[:-1]], dtype=np.intp)
+    starts *= 2
+    return np.add.reduceat(picked, starts, axis=0) + gathered[0]
 
 
 class BowScorer:
@@ -228,19 +229,24 @@ class BowScorer:
                 sums.append(gathered.sum(axis=0)[:column])
             else:
                 sums.append(gathered.sum(axis=0))
-        totals = np.concatenate(sums) if len(sums) > 1 else sums[0]
         n = self.members
+        if self.output is not None and len(sums) == 2 and self.direct:
+            # The wide part and the hidden units, each of its own table: no joining and slicing.
+            direct, units = sums
+        else:
+            totals = np.concatenate(sums) if len(sums) > 1 else sums[0]
+            direct, units = totals[:self.direct], totals[self.direct:]
         if self.output is not None:
             weights, bias = self.output
             # An elementwise product and numpy's sum, not BLAS's `@`: BLAS adds in an order of
             # the processor's, and training tunes the thresholds on these scores.
-            hidden = (weights * np.maximum(totals[self.direct:], 0.0)).sum(axis=1) + bias
+            hidden = (weights * np.maximum(units, 0.0)).sum(axis=1) + bias
             if not self.direct:
                 totals = hidden
             elif n == 1:
-                totals = hidden + totals[:self.direct]
+                totals = hidden + direct
             else:
-                totals = hidden + _mean(totals[:self.direct], n)
+                totals = hidden + _mean(direct, n)
         elif n > 1:
             totals = _mean(totals, n)
         if self.sentence is not None and sentences:

@@ -17,7 +17,7 @@ changing it, rebuild the model with ``mailbot classifier train`` (a test fails u
 from __future__ import annotations
 
 from functools import lru_cache
-from itertools import combinations
+from itertools import chain, combinations
 
 CONCEPT = "c:"
 
@@ -264,9 +264,8 @@ def concepts_of(token: str) -> tuple[str, ...]:
 
 def concept_features(tokens: list[str]) -> list[str]:
     """The concept features of one sentence's tokens: each concept, and each pair of them."""
-    seen: dict[str, None] = {}
-    for token in tokens:
-        for concept in concepts_of(token):
-            seen[concept] = None
-    names = sorted(seen)
+    found = set(chain.from_iterable(map(concepts_of, tokens)))  # no loop in Python: most words have none
+    if not found:
+        return []
+    names = sorted(found)
     return [CONCEPT + c for c in names] + [CONCEPT + a + "+" + b for a, b in combinations(names, 2)]

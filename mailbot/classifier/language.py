@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from itertools import chain
 
 # The commonest function words of each language. Words shared between languages
 # (e.g. "de", "in", "die"/"die") are kept only where they are strongly typical, because
@@ -68,10 +70,7 @@ def detect(text: str) -> str:
 
 def detect_words(words: "list[str]", limit: int = 600) -> str:
     """:func:`detect` for a mail already split into lower-cased tokens (its first ``limit`` count)."""
-    counts = dict.fromkeys(SUPPORTED, 0)
-    votes = _VOTES.get
-    for word in words[:limit]:
-        for lang in votes(word, ()):
-            counts[lang] += 1
+    # Counted without a loop in Python: most words are no stopword of any language.
+    counts = Counter(chain.from_iterable(filter(None, map(_VOTES.get, words[:limit]))))
     best = max(SUPPORTED, key=lambda lang: (counts[lang], lang == DEFAULT))
     return best if counts[best] >= 2 else DEFAULT

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import chain, pairwise
 
 from mailbot.classifier.concepts import concept_features
 
@@ -203,8 +203,7 @@ def features_by_sentence(normalised: str) -> tuple[list[str], list[str], list[li
     # A token never holds white space, where the sentences are split: for a mail read whole,
     # its words are its sentences' tokens, without tokenising it twice.
     words: list[str] = [] if whole else _TOKEN.findall(lower)
-    position: dict[str, int] = {}
-    sentences: list[list[int]] = []
+    by_sentence: list[dict[str, None]] = []  # each sentence's distinct features, in order
     for sentence in _SENTENCE_BREAK.split(lower[:MODEL_CHARS]):
         toks = _TOKEN.findall(sentence)
         if toks:
@@ -212,8 +211,11 @@ def features_by_sentence(normalised: str) -> tuple[list[str], list[str], list[li
                 words += toks
             found = (toks + [w[:STEM] for w in _LONG_WORD.findall(sentence)] + negated(toks) + pairs(toks)
                      + concept_features(toks))
-            sentences.append([position.setdefault(feature, len(position)) for feature in dict.fromkeys(found)])
-    return words, list(position), sentences[:MAX_SENTENCES]
+            by_sentence.append(dict.fromkeys(found))
+    # The mail's features in the order they first come; each sentence's as positions among them.
+    feats = list(dict.fromkeys(chain.from_iterable(by_sentence)))
+    position = dict(zip(feats, range(len(feats))))
+    return words, feats, [list(map(position.__getitem__, found)) for found in by_sentence[:MAX_SENTENCES]]
 
 
 def model_words(feats: list[str], sentences: Sequence[list[int]] = ()) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 from mailbot.classifier.normalisation import tokens
 from spacy.tokens import Doc
@@ -378,10 +379,10 @@ class RuleSet:
                     hits.append(RuleHit(label, "article", m.group(0)))
         index = self._phrases
         last = len(words) - 1
-        for start, word in enumerate(words):
-            candidates = index.get(word)
-            if not candidates:
-                continue
+        # Only the positions of a phrase's first word reach Python: picked out in C.
+        for start in compress(range(len(words)), map(index.__contains__, words)):
+            word = words[start]
+            candidates = index[word]
             following = words[start + 1] if start < last else None
             for seq, label in candidates:
                 # Most candidates part at their second token: looked at before slicing the rest.
