@@ -455,6 +455,9 @@ def test_hashed_table_sums_a_mail_as_thincs_sparse_layer_does_to_the_bit() -> No
             expected = layer.predict((keys, np.ones(n, dtype=np.float32), np.array([n], dtype=np.int32)))[0]
             table = HashedTable.of([layer])
             assert np.array_equal(table.sums(table.mail_rows(feature_hashes(keys))), expected), (length, n)
+            # With another layer's weights beside them (the scorer's wide and sentence parts), the same bits.
+            beside = HashedTable.of([layer, layer])
+            assert np.array_equal(beside.sums(beside.mail_rows(feature_hashes(keys)))[:width], expected), (length, n)
             # Sentence by sentence: the same sums to float32 rounding.
             cuts = sorted({0, n // 3, n // 2} - {n})
             sentences = [list(range(a, b)) for a, b in zip(cuts, [*cuts[1:], n]) if b > a]

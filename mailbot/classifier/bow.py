@@ -98,7 +98,7 @@ class HashedTable:
 
     def sums(self, rows: np.ndarray) -> np.ndarray:
         """The sum of rows (from :meth:`mail_rows`), added one by one as thinc adds them: the same to the bit."""
-        return self.rows[rows].sum(axis=0)
+        return mail_sum(self.rows[rows])
 
     def sentence_sums(self, rows: np.ndarray, sentences: Sequence[Sequence[int]]) -> np.ndarray:
         """(sentences, width): each sentence's bias plus its features' rows.
@@ -108,6 +108,12 @@ class HashedTable:
         one by one: the sums agree with thinc's to float32 rounding, not to the bit.
         """
         return sentence_sums(self.rows[rows], sentences)
+
+
+def mail_sum(gathered: np.ndarray) -> np.ndarray:
+    """The sum of a mail's rows, already looked up: numpy adds them one by one down each column,
+    in thinc's order, whatever the width (so the sentence columns beside them change nothing)."""
+    return gathered.sum(axis=0)
 
 
 def sentence_sums(gathered: np.ndarray, sentences: Sequence[Sequence[int]]) -> np.ndarray:
@@ -225,10 +231,9 @@ class BowScorer:
                 column = self.sentence_in[1]
                 if sentences:
                     by_sentence = sentence_sums(gathered[:, column:], sentences)
-                # Each column's sum adds the rows one by one whatever the width: the same bits.
-                sums.append(gathered.sum(axis=0)[:column])
+                sums.append(mail_sum(gathered)[:column])
             else:
-                sums.append(gathered.sum(axis=0))
+                sums.append(mail_sum(gathered))
         n = self.members
         if self.output is not None and len(sums) == 2 and self.direct:
             # The wide part and the hidden units, each of its own table: no joining and slicing.
