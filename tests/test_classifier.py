@@ -887,6 +887,25 @@ def test_rules_still_fire_on_the_requests_they_resemble(text: str, label: str) -
     assert label in rules.labels_of(load_model().rules.apply(features(joined)[0], joined)), text
 
 
+@pytest.mark.parametrize(("text", "label"), [
+    # Each once passed its pattern but none of the substrings that let the pattern be tried.
+    ("Löschen Sie diese nicht, aber verwenden Sie sie nicht mehr.", "restriction"),
+    ("Verwijder ze niet. Gebruik ze alleen niet meer.", "restriction"),
+    ("Os pido que mi cuenta de cliente la vayáis a suprimir.", "erasure"),
+    ("Ik wil mijn account opheffen en al mijn gegevens wissen", "erasure"),
+])
+def test_a_pattern_that_matches_is_tried(text: str, label: str) -> None:
+    """A pattern's cheap substring check never hides a match of the pattern itself."""
+    from mailbot.classifier import rules
+    from mailbot.classifier.normalisation import features
+
+    joined = normalise("", text)
+    lower = joined.lower()
+    for _label, triggers, pattern in rules._PATTERNS:
+        assert not pattern.search(lower) or any(trigger in lower for trigger in triggers), (text, pattern)
+    assert label in rules.labels_of(load_model().rules.apply(features(joined)[0], joined)), text
+
+
 def test_keep_but_do_not_use_needs_both_halves() -> None:
     """Not deleting alone, or not using alone, is no restriction rule."""
     from mailbot.classifier import rules

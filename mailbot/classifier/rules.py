@@ -279,7 +279,7 @@ PATTERNS: tuple[tuple[str, str | tuple[str, ...]], ...] = (
      r"\btrek (?:mijn|de) toestemming\b"),
 )
 _WRONG = ("wrong", "incorrect", "inaccurate", "out of date", "outdated", "misspel", "not correct", "not right")
-_ERASE_STEMS = ("lösch", "supprim", "effac", "borr", "elimin", "cancell", "verwijder", "wis ")
+_ERASE_STEMS = ("lösch", "supprim", "suprim", "effac", "borr", "elimin", "cancell", "verwijder", "wis ", "wis,", "wissen")
 # Substrings one of which must occur for each pattern of PATTERNS (same order) to be tried: a
 # substring test costs nanoseconds, a regular expression with gaps tens of microseconds.
 _TRIGGERS: tuple[tuple[str, ...], ...] = (
@@ -303,8 +303,8 @@ _TRIGGERS: tuple[tuple[str, ...], ...] = (
     ("export",), ("csv", "json", "xml", "structured", "machine", "portable"),
     ("permission", "consent", " ok"), ("no longer", "any more", "anymore"),
     ("nicht mehr", "plus d'accord", "plus d’accord", "ya no", "più d'accordo", "più d’accordo", "akkoord"),
-    ("delete", "erase", "nicht löschen", "aber nicht", "supprimez pas", "sans les supprimer", "no los", "sin borrar",
-     "cancellateli", "senza cancellar", "niet verwijder", "ook niet"),
+    ("delete", "erase", "nicht löschen", "löschen sie", "supprimez pas", "sans les supprimer", "no los", "sin borrar",
+     "cancellateli", "senza cancellar", "niet verwijder", "verwijder ze", "verwijder die"),
     ("einwilligung", "retire", "retiro", "revoco", "ritiro", "toestemming"),
 )
 assert len(_TRIGGERS) == len(PATTERNS)
