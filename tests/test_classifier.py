@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -243,6 +244,46 @@ def test_name_is_not_a_mood() -> None:
     """'I am annoyed' is not a name; 'My name is Ben Archer' is."""
     assert find_name("I am annoyed about this.") is None
     assert find_name("Hello, my name is Ben Archer and I ordered a bust.") == "Ben Archer"
+
+
+def test_a_stated_name_ends_with_its_line() -> None:
+    """A name field or a stated name is the words on its line, not the next line's heading too."""
+    assert find_name("Name: Graham Ellory\nEmail: g@example.com") == "Graham Ellory"
+    assert find_name("Please send my data.\n\n   Full name: Petra Van Dijk\n   Order: 1234") == "Petra Van Dijk"
+    assert find_name("My name is Ben Archer\nAddress below.") == "Ben Archer"
+
+
+@pytest.mark.parametrize("text", [
+    "Smith instead of Smyth.",
+    "„Müller“    statt „Mueller“ bitte",
+    "X\n\n   instead of Y",
+    "It should be Jonathan" + " " * 70 + "instead of Johnathan.",
+    "Spelling: " + "a" * 61 + " instead of b, and Rossi anziché Russo; also Kemp INSTEAD OF Camp",
+    "instead of nothing at all",
+])
+def test_corrections_before_a_keyword_are_found_as_by_the_whole_expression(text: str) -> None:
+    """'X instead of Y' tried only within reach of its keyword finds what the expression finds anywhere."""
+    from mailbot.classifier import details
+
+    pattern = re.compile(details._INSTEAD_OF, re.IGNORECASE)
+    everywhere = [m.span() for m in pattern.finditer(text)]
+    near = [m.span() for m in details._matches(pattern, text, text.lower(), details._within_reach(text.lower()))]
+    assert near == everywhere
+
+
+@pytest.mark.parametrize("text", [
+    "I am Writing to you. My name is Ben Archer.",
+    "Hello\n\n  Name: Anna Berg\nName:\nJo Lee",
+    "ich heiße Jürgen Weiß und mijn naam is Piet de Vries",
+    "i'm i am I AM Paula Ortiz",
+])
+def test_stated_names_are_found_as_by_the_whole_expression(text: str) -> None:
+    """A stated name tried only where a phrase or a field line starts finds what the expression finds anywhere."""
+    from mailbot.classifier import details
+
+    near = [m.span() for m in details._stated_names(text, text.lower())]
+    assert near == [m.span() for m in details._STATED_NAME.finditer(text)]
+    assert near
 
 
 def test_article_references_in_any_language() -> None:
