@@ -835,6 +835,20 @@ def test_request_gate_sends_a_right_without_request_wording_to_the_owner(model: 
     assert ruled.is_request and "erasure" in ruled.labels  # the phrase rule fired
 
 
+def test_a_reminder_names_its_right_past_the_request_gate(model: Model) -> None:
+    """A reminder about a data request needs no "exercises any right" for the right it names."""
+    from mailbot.classifier.model import ANY_REQUEST, MODEL_LABELS, Decision
+
+    scores = dict.fromkeys(MODEL_LABELS, 0.01) | {"erasure": 0.95, ANY_REQUEST: 0.2}
+    model.decision = Decision(threshold=0.5, uncertain_low=0.3, request_gate=0.5)
+    assert model._decide(scores, ["hi"], "hi").labels == ("none",)
+    reminder = model._decide(scores | {"follow_up": 0.9}, ["hi"], "hi")
+    assert reminder.labels == ("erasure", "follow_up") and reminder.is_request
+    # A reminder alone stays a reminder, for the owner to link to its case.
+    alone = model._decide(scores | {"erasure": 0.1, "follow_up": 0.9}, ["hi"], "hi")
+    assert alone.labels == ("follow_up",) and not alone.is_request and alone.uncertain
+
+
 def test_committed_decision_has_tuned_values() -> None:
     """The shipped thresholds come from the validation split and are stored with the model."""
     from mailbot.classifier.model import DEFAULT_MODEL_DIR

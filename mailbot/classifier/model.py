@@ -231,14 +231,16 @@ class Model:
         any_request = model_scores.get(ANY_REQUEST, 0.0)
         for hit in hits:
             scores[hit.label] = max(scores[hit.label], d.rule_floor)
-        ungated = any_request >= d.request_gate
+        follow_up = scores[FOLLOW_UP] >= d.threshold_of(FOLLOW_UP)
+        # A reminder about a data request is about data: a right it names needs no gate ("this
+        # is my third mail about deleting my account" scored low on "exercises any right").
+        ungated = any_request >= d.request_gate or follow_up
         ruled = {hit.label for hit in hits}
         top_right = max(scores[label] for label in RIGHTS)
         scores[NONE] = 1.0 - top_right
         rights = tuple(
             label for label in RIGHTS if scores[label] >= d.threshold_of(label) and (ungated or label in ruled)
         )
-        follow_up = scores[FOLLOW_UP] >= d.threshold_of(FOLLOW_UP)
         is_request = bool(rights)
         labels = rights + ((FOLLOW_UP,) if follow_up else ())
         if not labels:
