@@ -933,29 +933,19 @@ def test_rules_leave_ordinary_lookalikes_alone(text: str) -> None:
     ("Don't delete my data. But stop using it until the dispute is settled.", "restriction"),
     ("Stop using my details for now; do not erase them though.", "restriction"),
     ("Meine Daten bitte nicht löschen, aber auch nicht mehr nutzen.", "restriction"),
-])
-def test_rules_still_fire_on_the_requests_they_resemble(text: str, label: str) -> None:
-    from mailbot.classifier import rules
-    from mailbot.classifier.normalisation import features
-
-    joined = normalise("", text)
-    assert label in rules.labels_of(load_model().rules.apply(features(joined)[0], joined)), text
-
-
-@pytest.mark.parametrize(("text", "label"), [
     # Each once passed its pattern but none of the substrings that let the pattern be tried.
     ("Löschen Sie diese nicht, aber verwenden Sie sie nicht mehr.", "restriction"),
     ("Verwijder ze niet. Gebruik ze alleen niet meer.", "restriction"),
     ("Os pido que mi cuenta de cliente la vayáis a suprimir.", "erasure"),
     ("Ik wil mijn account opheffen en al mijn gegevens wissen", "erasure"),
 ])
-def test_a_pattern_that_matches_is_tried(text: str, label: str) -> None:
-    """A pattern's cheap substring check never hides a match of the pattern itself."""
+def test_rules_still_fire_on_the_requests_they_resemble(text: str, label: str) -> None:
     from mailbot.classifier import rules
     from mailbot.classifier.normalisation import features
 
     joined = normalise("", text)
     lower = joined.lower()
+    # A pattern's cheap substring check must never hide a match of the pattern itself.
     for _label, triggers, pattern in rules._PATTERNS:
         assert not pattern.search(lower) or any(trigger in lower for trigger in triggers), (text, pattern)
     assert label in rules.labels_of(load_model().rules.apply(features(joined)[0], joined)), text
